@@ -1,0 +1,1 @@
+"""Data sets: the real loaders (CIFAR-10, Coswara, audio source tasks) and the offline stand-ins."""

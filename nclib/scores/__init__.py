@@ -1,0 +1,133 @@
+"""Transferability scores and their registry.
+
+Every score is a plain function on arrays:
+
+* ``fn(features, labels, **options) -> float`` when it reads embeddings
+  (``needs="features"``);
+* ``fn(source_probs, labels, **options) -> float`` when it reads the source classifier's
+  probabilities (``needs="source_probs"``);
+* ``fn(features_list, labels, **options) -> ndarray of shape (M,)`` when its value is
+  normalised across a pool of M candidate models (``needs="features_pool"``): the value
+  of one model depends on which others are in the pool.
+
+:data:`REGISTRY` maps each name to a :class:`ScoreInfo` holding the function, what it
+needs, whether larger is better and a citation key of ``book/references.bib``.
+Evaluation code reads ``greater_is_better`` from here; nothing else guesses a direction.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Callable, Mapping
+
+import pandas as pd
+
+from nclib.scores.leep import leep_score
+from nclib.scores.logme import logme_score
+from nclib.scores.nc import nc_score
+
+NEEDS = ("features", "source_probs", "features_pool")
+
+
+@dataclass(frozen=True)
+class ScoreInfo:
+    """What evaluation and experiments need to know about one score."""
+
+    name: str
+    function: Callable
+    needs: str
+    greater_is_better: bool
+    citation: str
+    summary: str
+    options: Mapping = field(default_factory=dict)
+
+    def __post_init__(self):
+        if self.needs not in NEEDS:
+            raise ValueError(f"{self.name}: needs must be one of {NEEDS}, got {self.needs!r}")
+
+    @property
+    def pool_level(self) -> bool:
+        """True when the score is normalised across the candidate pool."""
+        return self.needs == "features_pool"
+
+
+_ENTRIES = [
+    ScoreInfo("nc", nc_score, "features", False, "suresh2023pitfalls",
+              "within-class spread over the distance between class means (the paper's eq. 2)"),
+    ScoreInfo("leep", leep_score, "source_probs", True, "nguyen2020leep",
+              "mean log-likelihood of the empirical source-to-target label predictor"),
+    ScoreInfo("logme", logme_score, "features", True, "you2021logme",
+              "maximum evidence of Bayesian linear regression from features to one-hot labels"),
+]
+
+REGISTRY: dict[str, ScoreInfo] = {entry.name: entry for entry in _ENTRIES}
+
+
+def _available(info: ScoreInfo, has_probs: bool) -> bool:
+    return info.needs != "source_probs" or has_probs
+
+
+def compute_scores(features, labels, source_probs=None, names=None, options=None) -> pd.DataFrame:
+    """Compute registry scores for every model of a pool.
+
+    Parameters
+    ----------
+    features : dict of str to ndarray of shape (N, D_m)
+        Each model's embeddings of the same N target training samples.
+    labels : array-like of shape (N,)
+        Target labels, any hashable values.
+    source_probs : dict of str to ndarray of shape (N, Z_m), optional
+        Each model's source-classifier probabilities (needed by LEEP-like scores).
+    names : list of str, optional
+        Scores to compute (default: every registry score whose inputs are given).
+    options : dict of str to dict, optional
+        Keyword options per score name.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns ``model, score, value, seconds`` (one row per model and score).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> rng = np.random.default_rng(0)
+    >>> labels = np.repeat([0, 1], 20)
+    >>> feats = {"good": rng.normal(size=(40, 3)) + 3 * labels[:, None],
+    ...          "bad": rng.normal(size=(40, 3))}
+    >>> table = compute_scores(feats, labels, names=["nc", "logme"])
+    >>> table.pivot(index="model", columns="score", values="value").loc["good", "nc"] < 1
+    True
+    """
+    options = dict(options or {})
+    has_probs = source_probs is not None
+    if names is None:
+        names = [n for n, info in REGISTRY.items() if _available(info, has_probs)]
+    rows = []
+    for name in names:
+        if name not in REGISTRY:
+            raise ValueError(f"unknown score {name!r}; known: {sorted(REGISTRY)}")
+        info = REGISTRY[name]
+        kwargs = {**info.options, **options.get(name, {})}
+        if info.needs == "source_probs":
+            if not has_probs:
+                raise ValueError(f"score {name!r} needs source_probs, which were not given")
+            missing = set(features) - set(source_probs)
+            if missing:
+                raise ValueError(f"score {name!r}: no source_probs for models {sorted(missing)}")
+        if info.pool_level:
+            start = time.perf_counter()
+            values = info.function([features[m] for m in features], labels, **kwargs)
+            seconds = (time.perf_counter() - start) / len(features)
+            rows += [(m, name, float(v), seconds) for m, v in zip(features, values)]
+            continue
+        for model in features:
+            inputs = source_probs[model] if info.needs == "source_probs" else features[model]
+            start = time.perf_counter()
+            value = info.function(inputs, labels, **kwargs)
+            rows.append((model, name, float(value), time.perf_counter() - start))
+    return pd.DataFrame(rows, columns=["model", "score", "value", "seconds"])
+
+
+__all__ = ["REGISTRY", "ScoreInfo", "compute_scores", "leep_score", "logme_score", "nc_score"]
