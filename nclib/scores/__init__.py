@@ -97,7 +97,8 @@ def compute_scores(features, labels, source_probs=None, names=None, options=None
     >>> feats = {"good": rng.normal(size=(40, 3)) + 3 * labels[:, None],
     ...          "bad": rng.normal(size=(40, 3))}
     >>> table = compute_scores(feats, labels, names=["nc", "logme"])
-    >>> table.pivot(index="model", columns="score", values="value").loc["good", "nc"] < 1
+    >>> values = table.pivot(index="model", columns="score", values="value")
+    >>> bool(values.loc["good", "nc"] < values.loc["bad", "nc"])
     True
     """
     options = dict(options or {})
