@@ -67,6 +67,11 @@ def _is_mixed(values) -> bool:
         return False
 
 
+def class_name(value) -> str:
+    """``repr`` of a class label without NumPy's type wrapper (``'a'``, not ``np.str_('a')``)."""
+    return repr(value.item() if isinstance(value, np.generic) else value)
+
+
 def check_class_sizes(codes: np.ndarray, classes: np.ndarray, minimum: int, score: str) -> np.ndarray:
     """Raise if any class has fewer than ``minimum`` samples; return the class counts."""
     counts = np.bincount(codes, minlength=len(classes))
@@ -74,7 +79,8 @@ def check_class_sizes(codes: np.ndarray, classes: np.ndarray, minimum: int, scor
     if small.size:
         c = small[0]
         raise ValueError(
-            f"{score} needs at least {minimum} samples per class; class {classes[c]!r} has {counts[c]}"
+            f"{score} needs at least {minimum} samples per class; "
+            f"class {class_name(classes[c])} has {counts[c]}"
         )
     return counts
 

@@ -6,10 +6,9 @@ import warnings
 
 import numpy as np
 
-from nclib._validation import features_and_labels
+from nclib._validation import class_name, features_and_labels
 
 _LOG_2PI = np.log(2.0 * np.pi)
-_INFINITE_RATIO = 1e16  # beta * lambda / alpha beyond which beta is effectively infinite
 
 
 class ConvergenceWarning(UserWarning):
@@ -92,32 +91,42 @@ def log_evidence(alpha, beta, eigenvalues, projections, outside, num_samples, di
     # (D/2) log alpha - (D - r)/2 log alpha = r/2 log alpha: the null directions of F^T F
 
 
-def _fixed_point(eigenvalues, projections, outside, num_samples, tol, max_iter):
-    """MacKay's updates of (alpha, beta), all classes at once; returns (alpha, beta, finite)."""
+def _fixed_point(eigenvalues, projections, outside, num_samples, dim, limits, tol, max_iter):
+    """MacKay's updates of (alpha, beta), all classes at once.
+
+    A class stops when its log-parameters move less than ``tol``, or when its evidence
+    per sample has levelled off within ``tol`` of a closed-form limit in ``limits``
+    (the iterate then drifts towards alpha or beta = infinity, where the supremum lies,
+    and would take thousands of sublinear steps to get there).
+
+    Returns
+    -------
+    alpha, beta : ndarray of shape (C,)
+    """
     num_classes = projections.shape[1]
     alpha, beta = np.ones(num_classes), np.ones(num_classes)
     lam = eigenvalues[:, None]
+    evidence = log_evidence(alpha, beta, eigenvalues, projections, outside, num_samples, dim)
     active = np.ones(num_classes, dtype=bool)
     for _ in range(max_iter):
         total = alpha + beta * lam
         gamma = np.sum(beta * lam / total, axis=0)
         weight_norm = np.sum(beta**2 * lam * projections**2 / total**2, axis=0)
         residual = np.sum((alpha / total) ** 2 * projections**2, axis=0) + outside
-        with np.errstate(divide="ignore", invalid="ignore"):
-            new_alpha = np.where(active, gamma / weight_norm, alpha)
-            new_beta = np.where(active, (num_samples - gamma) / residual, beta)
-        # beta -> infinity (labels interpolated) or alpha -> infinity (features useless):
-        # stop these classes; their supremum is one of the closed-form limits.
-        escaped = active & ~(
-            np.isfinite(new_alpha) & np.isfinite(new_beta) & (new_alpha > 0) & (new_beta > 0)
-            & (new_beta * eigenvalues.min() / new_alpha < _INFINITE_RATIO)
-            & (new_alpha / (new_beta * eigenvalues.max()) < _INFINITE_RATIO)
-        )
-        step = np.maximum(np.abs(np.log(new_alpha / alpha)), np.abs(np.log(new_beta / beta)), where=active & ~escaped, out=np.zeros(num_classes))
-        active &= ~escaped
-        alpha = np.where(active, new_alpha, alpha)
-        beta = np.where(active, new_beta, beta)
-        active &= step >= tol
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+            new_alpha = gamma / weight_norm
+            new_beta = (num_samples - gamma) / residual
+        valid = np.isfinite(new_alpha) & np.isfinite(new_beta) & (new_alpha > 0) & (new_beta > 0)
+        active &= valid  # a degenerate update only happens on the way to a limit
+        new_alpha = np.where(active, new_alpha, alpha)
+        new_beta = np.where(active, new_beta, beta)
+        step = np.maximum(np.abs(np.log(new_alpha / alpha)), np.abs(np.log(new_beta / beta)))
+        new_evidence = log_evidence(new_alpha, new_beta, eigenvalues, projections, outside, num_samples, dim)
+        gain = (new_evidence - evidence) / num_samples
+        gap = (limits - new_evidence) / num_samples
+        at_limit = (gap >= -tol) & (gap < tol) & (gain < tol)
+        alpha, beta, evidence = new_alpha, new_beta, new_evidence
+        active &= (step >= tol) & ~at_limit
         if not active.any():
             break
     else:
@@ -206,19 +215,20 @@ def logme_score(features, labels, tol: float = 1e-10, max_iter: int = 10_000) ->
         if interpolated.any():
             c = int(np.argmax(interpolated))
             raise ValueError(
-                f"logme_score: the evidence is unbounded for class {classes[c]!r}: its labels lie "
+                f"logme_score: the evidence is unbounded for class {class_name(classes[c])}: its labels lie "
                 f"exactly in the span of features of rank {rank} < N = {num_samples} "
                 "(duplicated samples?)"
             )
-    alpha, beta = _fixed_point(eigenvalues, projections, outside, num_samples, tol, max_iter)
-    candidates = [log_evidence(alpha, beta, eigenvalues, projections, outside, num_samples, dim)]
+    # closed-form suprema along the boundary of (alpha, beta):
     # alpha -> infinity: w = 0, the labels are pure noise of precision N / ||y||^2
-    candidates.append(0.5 * num_samples * (np.log(num_samples / label_norms) - 1.0 - _LOG_2PI))
+    limits = [0.5 * num_samples * (np.log(num_samples / label_norms) - 1.0 - _LOG_2PI)]
     if rank == num_samples:  # beta -> infinity: exact interpolation, alpha = N / q
         q = np.sum(projections**2 / eigenvalues[:, None], axis=0)
-        candidates.append(
+        limits.append(
             0.5 * num_samples * (np.log(num_samples / q) - 1.0 - _LOG_2PI)
             - 0.5 * np.sum(np.log(eigenvalues))
         )
-    best = np.max(np.vstack(candidates), axis=0)
-    return float(np.mean(best) / num_samples)
+    limit = np.max(np.vstack(limits), axis=0)
+    alpha, beta = _fixed_point(eigenvalues, projections, outside, num_samples, dim, limit, tol, max_iter)
+    iterate = log_evidence(alpha, beta, eigenvalues, projections, outside, num_samples, dim)
+    return float(np.mean(np.maximum(iterate, limit)) / num_samples)

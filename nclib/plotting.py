@@ -1,0 +1,125 @@
+"""The book's figures. Nothing here runs on import: call :func:`book_style` explicitly."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+PAPER_ABS_PEARSON = pd.DataFrame(
+    [("cifar10", "head", "leep", 0.44), ("cifar10", "head", "logme", 0.76), ("cifar10", "head", "nc", 0.93),
+     ("cifar10", "full", "leep", 0.47), ("cifar10", "full", "logme", 0.79), ("cifar10", "full", "nc", 0.91),
+     ("coswara", "head", "leep", 0.68), ("coswara", "head", "logme", 0.84), ("coswara", "head", "nc", 0.86),
+     ("coswara", "full", "leep", 0.61), ("coswara", "full", "logme", 0.83), ("coswara", "full", "nc", 0.85)],
+    columns=["experiment", "regime", "score", "abs_pearson"],
+)
+"""The absolute Pearson coefficients the paper reports (its Figures 2 and 3)."""
+
+
+def book_style() -> None:
+    """Apply the book's seaborn style (explicit; importing nclib changes no style).
+
+    Examples
+    --------
+    >>> book_style()
+    """
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)
+    import seaborn as sns
+
+    sns.set_theme(context="notebook", style="whitegrid", palette="colorblind")
+
+
+def embedding_panels(snapshots: dict, labels, titles=None, seed: int = 0):
+    """Scatter 2-D PCA projections of embeddings side by side (the paper's Figure 1).
+
+    Parameters
+    ----------
+    snapshots : dict of label to ndarray of shape (N, D)
+        E.g. embeddings at the first and the last epoch.
+    labels : array-like of shape (N,)
+    titles : list of str, optional
+    seed : int
+        PCA's random state (only used by randomised solvers).
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+
+    Examples
+    --------
+    >>> rng = np.random.default_rng(0)
+    >>> fig = embedding_panels({"a": rng.normal(size=(20, 3))}, np.repeat([0, 1], 10))
+    >>> len(fig.axes)
+    1
+    """
+    import matplotlib.pyplot as plt
+    from sklearn.decomposition import PCA
+
+    labels = np.asarray(labels)
+    fig, axes = plt.subplots(1, len(snapshots), figsize=(4.5 * len(snapshots), 4), squeeze=False)
+    for k, (ax, (key, embedding)) in enumerate(zip(axes[0], snapshots.items())):
+        points = PCA(n_components=2, random_state=seed).fit_transform(embedding)
+        scatter = ax.scatter(points[:, 0], points[:, 1], c=labels, cmap="tab10", s=6, alpha=0.8)
+        ax.set_title(titles[k] if titles else str(key))
+        ax.set_xlabel("PC 1")
+        ax.set_ylabel("PC 2")
+    fig.colorbar(scatter, ax=axes[0].tolist(), label="class")
+    return fig
+
+
+def score_vs_performance(scores: pd.DataFrame, transfer: pd.DataFrame, metric_label: str = "accuracy",
+                         score_names=None):
+    """One panel per score and regime: score value against mean performance (Figure 2 style).
+
+    Parameters
+    ----------
+    scores : pandas.DataFrame
+        Columns ``model, score, value``.
+    transfer : pandas.DataFrame
+        Columns ``model, regime, seed, metric, value``.
+    metric_label : str
+    score_names : list of str, optional
+        Scores to show, in order (default: all in ``scores``).
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+
+    Examples
+    --------
+    >>> s = pd.DataFrame({"model": ["a", "b"], "score": "nc", "value": [0.2, 0.4]})
+    >>> t = pd.DataFrame({"model": ["a", "b"], "regime": "head", "seed": 0,
+    ...                   "metric": "accuracy", "value": [0.9, 0.7]})
+    >>> len(score_vs_performance(s, t).axes)
+    1
+    """
+    import matplotlib.pyplot as plt
+
+    from nclib.evaluate import mean_performance
+
+    names = list(score_names) if score_names is not None else list(dict.fromkeys(scores["score"]))
+    means = mean_performance(transfer)
+    spread = transfer.groupby(["model", "regime"])["value"].std().fillna(0.0)
+    regimes = list(dict.fromkeys(means["regime"]))
+    fig, axes = plt.subplots(len(regimes), len(names), figsize=(3.6 * len(names), 3.2 * len(regimes)),
+                             squeeze=False)
+    for row, regime in enumerate(regimes):
+        perf = means[means.regime == regime].set_index("model")["value"]
+        for col, name in enumerate(names):
+            ax = axes[row][col]
+            values = scores[scores.score == name].set_index("model")["value"]
+            models = [m for m in values.index if m in perf.index]
+            errors = [spread.get((m, regime), 0.0) for m in models]
+            ax.errorbar(values[models], perf[models], yerr=errors, fmt="o", capsize=3)
+            for m in models:
+                ax.annotate(m, (values[m], perf[m]), fontsize=7, xytext=(3, 3), textcoords="offset points")
+            if len(models) > 1 and np.ptp(values[models]) > 0:
+                r = np.corrcoef(values[models], perf[models])[0, 1]
+                ax.set_title(f"{name} ({regime}): |r| = {abs(r):.2f}", fontsize=10)
+            else:
+                ax.set_title(f"{name} ({regime})", fontsize=10)
+            ax.set_xlabel(name)
+            ax.set_ylabel(f"{metric_label} ({regime})" if col == 0 else "")
+    fig.tight_layout()
+    return fig
