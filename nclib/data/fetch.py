@@ -70,7 +70,9 @@ def _check_member(member: tarfile.TarInfo, root: Path) -> None:
     if os.path.isabs(member.name) or not target.is_relative_to(root):
         raise UnsafeArchiveError(f"archive member {member.name!r} would land outside {root}")
     if member.issym() or member.islnk():
-        link = (target.parent / member.linkname).resolve()
+        # a symlink's target is relative to its own folder, a hard link's to the archive root
+        base = target.parent if member.issym() else root
+        link = (base / member.linkname).resolve()
         if os.path.isabs(member.linkname) or not link.is_relative_to(root):
             raise UnsafeArchiveError(
                 f"archive member {member.name!r} links outside {root} ({member.linkname!r})"

@@ -1,0 +1,92 @@
+"""The registry of downloadable files: ``data/registry.csv``, one row per (file, digest).
+
+Each row names a file nclib can use, where it is published, and the digest it must have
+before nclib opens it. Loaders read their URL, file name and checksum from here, so no
+URL or digest is written twice (and none appears in a chapter).
+"""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+from nclib.config import PROJECT_ROOT
+
+COLUMNS = ("name", "filename", "url", "algorithm", "digest", "size_bytes", "notes")
+
+
+def registry_path() -> Path:
+    """Path of the registry table (``<project>/data/registry.csv``).
+
+    Examples
+    --------
+    >>> registry_path().name
+    'registry.csv'
+    """
+    return PROJECT_ROOT / "data" / "registry.csv"
+
+
+def registry_entries(path=None) -> dict:
+    """All registry rows, keyed by name.
+
+    Parameters
+    ----------
+    path : path-like, optional
+        Another registry file with the same columns (default :func:`registry_path`).
+
+    Returns
+    -------
+    dict of str to dict
+        ``{name: {"name", "filename", "url", "algorithm", "digest", "size_bytes", "notes"}}``;
+        ``size_bytes`` is an int (or None where the column is empty).
+
+    Raises
+    ------
+    ValueError
+        If the header differs from :data:`COLUMNS` or a name appears twice.
+
+    Examples
+    --------
+    >>> "cifar10" in registry_entries()
+    True
+    """
+    path = Path(path) if path is not None else registry_path()
+    with open(path, newline="", encoding="utf-8") as handle:
+        reader = csv.DictReader(handle)
+        if tuple(reader.fieldnames or ()) != COLUMNS:
+            raise ValueError(f"{path}: columns must be {COLUMNS}, got {reader.fieldnames}")
+        entries = {}
+        for row in reader:
+            if row["name"] in entries:
+                raise ValueError(f"{path}: the name {row['name']!r} appears twice")
+            row["algorithm"] = row["algorithm"].strip().lower()
+            row["size_bytes"] = int(row["size_bytes"]) if row["size_bytes"].strip() else None
+            entries[row["name"]] = row
+    return entries
+
+
+def registry_entry(name: str, path=None) -> dict:
+    """One registry row, as a dict with the columns of :data:`COLUMNS`.
+
+    Parameters
+    ----------
+    name : str
+        The row's name, e.g. ``"cifar10"``.
+    path : path-like, optional
+        Another registry file (default :func:`registry_path`).
+
+    Raises
+    ------
+    ValueError
+        If no row has that name (the message lists the known names).
+
+    Examples
+    --------
+    >>> entry = registry_entry("cifar10")
+    >>> entry["filename"], entry["algorithm"], entry["size_bytes"]
+    ('cifar-10-python.tar.gz', 'md5', 170498071)
+    """
+    entries = registry_entries(path)
+    if name not in entries:
+        raise ValueError(f"no registry entry named {name!r}; known: {sorted(entries)}")
+    return dict(entries[name])
