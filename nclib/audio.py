@@ -1,0 +1,568 @@
+"""The audio front end: reading recordings under a bad-audio policy, log-mel features.
+
+The paper (Section 4, after Bhattacharya et al. 2023) represents each recording as a
+64-band log-mel spectrogram from a short-time Fourier transform with a 100 ms FFT window
+and 50 % overlap; the pre-training tasks use 40 ms (scenes, music) or 30 ms (speech)
+windows. This module implements that front end with librosa and fixes the choices the
+paper leaves open:
+
+* **Framing.** ``n_fft = round(window_seconds * sample_rate)`` samples, a Hann window of
+  the same length, ``hop = round(n_fft * (1 - overlap))`` and **no centring padding**
+  (``center=False``): a clip of ``L >= n_fft`` samples gives exactly
+  ``1 + (L - n_fft) // hop`` frames (:func:`num_frames`), and every frame holds only real
+  signal.
+* **Log.** ``10 * log10(max(power, 1e-10))`` (:func:`librosa.power_to_db` with
+  ``ref=1``, ``amin=1e-10``, ``top_db=None``): absolute decibels of the power mel
+  spectrogram (Slaney mel scale and filter normalisation, librosa's defaults, 0 Hz to
+  Nyquist). No per-clip normalisation, so loudness differences between clips survive;
+  digital silence sits at the -100 dB floor.
+* **Fixed length** (:func:`fixed_length`): longer spectrograms are cropped **centred**
+  (recordings tend to start and end with handling noise and silence); shorter ones are
+  padded at the end with the clip's own minimum value (its silence floor), or tiled with
+  ``policy="repeat"``.
+* **Bad audio** (:func:`read_audio`): every file ends up ``"ok"``, ``"fixed"`` or
+  ``"skipped"`` with a reason that is logged (logger ``"nclib.audio"``) and counted in an
+  :class:`AudioReport`; nothing is dropped silently and nothing crashes.
+
+The bad-audio policy, case by case (status, then reason):
+
+* file missing: skipped, ``"missing file"``;
+* file of 0 bytes, or a header without samples: skipped, ``"empty file"``;
+* not decodable (corrupt, foreign format): skipped, ``"unreadable"`` (the decoder's
+  message is kept as the detail);
+* NaN or infinite samples: skipped, ``"non-finite samples"``;
+* peak amplitude below 1e-4 (-80 dBFS): skipped, ``"silent"``;
+* shorter than one FFT window: skipped, ``"too short"`` -- not one frame of real signal
+  exists, so its feature would be nothing but padding;
+* two or more channels: fixed, averaged to mono, ``"stereo mixed to mono"``;
+* another sample rate: fixed, ``librosa.resample`` (soxr, high quality) to the
+  requested rate, ``"resampled"`` (the detail names both rates).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from nclib.config import prepare_numba
+
+logger = logging.getLogger("nclib.audio")
+
+PAPER_SAMPLE_RATE = 48_000
+PAPER_N_MELS = 64
+PAPER_WINDOW_SECONDS = 0.1
+PAPER_OVERLAP = 0.5
+SILENCE_THRESHOLD = 1e-4
+POWER_FLOOR = 1e-10
+POLICIES = ("pad", "repeat")
+
+MISSING = "missing file"
+EMPTY = "empty file"
+UNREADABLE = "unreadable"
+NON_FINITE = "non-finite samples"
+SILENT = "silent"
+TOO_SHORT = "too short"
+STEREO = "stereo mixed to mono"
+RESAMPLED = "resampled"
+
+
+def frame_settings(sample_rate, window_seconds: float = PAPER_WINDOW_SECONDS,
+                   overlap: float = PAPER_OVERLAP) -> tuple[int, int]:
+    """FFT length and hop, in samples, for a window length and overlap.
+
+    Parameters
+    ----------
+    sample_rate : int
+        Samples per second, > 0.
+    window_seconds : float
+        FFT window length in seconds (the paper: 0.1 for Coswara, 0.04 / 0.03 for the
+        source tasks).
+    overlap : float
+        Fraction of a window shared by consecutive frames, in [0, 1).
+
+    Returns
+    -------
+    n_fft, hop : int
+        ``round(window_seconds * sample_rate)`` and ``round(n_fft * (1 - overlap))``.
+
+    Examples
+    --------
+    >>> frame_settings(48_000)
+    (4800, 2400)
+    >>> frame_settings(16_000, 0.03)
+    (480, 240)
+    """
+    sample_rate = _positive_rate(sample_rate)
+    if not np.isfinite(window_seconds) or window_seconds <= 0:
+        raise ValueError(f"window_seconds must be positive, got {window_seconds}")
+    if not 0 <= overlap < 1:
+        raise ValueError(f"overlap must lie in [0, 1), got {overlap}")
+    n_fft = int(round(window_seconds * sample_rate))
+    hop = int(round(n_fft * (1 - overlap)))
+    if n_fft < 2 or hop < 1:
+        raise ValueError(
+            f"a {window_seconds} s window at {sample_rate} Hz is {n_fft} samples; need at least 2"
+        )
+    return n_fft, hop
+
+
+def num_frames(num_samples: int, sample_rate, window_seconds: float = PAPER_WINDOW_SECONDS,
+               overlap: float = PAPER_OVERLAP) -> int:
+    """Number of frames :func:`log_mel` gives for a clip of ``num_samples`` samples.
+
+    ``1 + (num_samples - n_fft) // hop`` (no centring padding); 0 when the clip is
+    shorter than one window. Use it to choose the ``frames`` of a fixed-length input.
+
+    Examples
+    --------
+    >>> num_frames(8 * 48_000, 48_000)   # 8 s at the paper's Coswara settings
+    159
+    >>> num_frames(16_000, 16_000, 0.03)  # 1 s speech command, 30 ms windows
+    65
+    """
+    n_fft, hop = frame_settings(sample_rate, window_seconds, overlap)
+    if num_samples < n_fft:
+        return 0
+    return 1 + (int(num_samples) - n_fft) // hop
+
+
+def log_mel(waveform, sample_rate, n_mels: int = PAPER_N_MELS,
+            window_seconds: float = PAPER_WINDOW_SECONDS,
+            overlap: float = PAPER_OVERLAP) -> np.ndarray:
+    """Log-mel spectrogram of a mono waveform (the paper's input representation).
+
+    Parameters
+    ----------
+    waveform : array-like of shape (num_samples,)
+        Finite samples, nominally in [-1, 1]; at least one FFT window long.
+    sample_rate : int
+        Samples per second of ``waveform``.
+    n_mels : int
+        Mel bands (the paper: 64).
+    window_seconds : float
+        FFT (and Hann window) length in seconds (the paper: 0.1 for Coswara).
+    overlap : float
+        Overlap of consecutive windows (the paper: 0.5).
+
+    Returns
+    -------
+    ndarray of shape (frames, n_mels), float32
+        ``10 log10`` of the power mel spectrogram floored at 1e-10 (see the module
+        docstring); ``frames == num_frames(len(waveform), sample_rate, window_seconds,
+        overlap)``.
+
+    Raises
+    ------
+    ValueError
+        Not 1-D, not finite, empty, shorter than one window, or a non-positive rate.
+
+    Examples
+    --------
+    >>> tone = np.sin(2 * np.pi * 440 * np.arange(48_000) / 48_000)
+    >>> log_mel(tone, 48_000).shape   # 1 s: 1 + (48000 - 4800) // 2400 frames
+    (19, 64)
+    """
+    sample_rate = _positive_rate(sample_rate)
+    if int(n_mels) != n_mels or n_mels < 1:
+        raise ValueError(f"n_mels must be a positive integer, got {n_mels}")
+    samples = _as_waveform(waveform)
+    n_fft, hop = frame_settings(sample_rate, window_seconds, overlap)
+    if samples.size < n_fft:
+        raise ValueError(
+            f"waveform has {samples.size} samples, shorter than one FFT window "
+            f"({n_fft} samples = {window_seconds} s at {sample_rate} Hz)"
+        )
+    prepare_numba()
+    import librosa
+
+    power = librosa.feature.melspectrogram(
+        y=samples, sr=sample_rate, n_fft=n_fft, hop_length=hop, win_length=n_fft,
+        window="hann", center=False, power=2.0, n_mels=int(n_mels),
+    )
+    decibels = librosa.power_to_db(power, ref=1.0, amin=POWER_FLOOR, top_db=None)
+    return np.ascontiguousarray(decibels.T, dtype=np.float32)
+
+
+def fixed_length(log_mel, frames: int, policy: str = "pad") -> np.ndarray:
+    """Crop or extend a spectrogram to exactly ``frames`` frames.
+
+    Longer inputs are cropped centred (``start = (length - frames) // 2``). Shorter
+    inputs are extended at the end: ``policy="pad"`` repeats the spectrogram's minimum
+    value (its silence floor), ``policy="repeat"`` tiles the spectrogram from its start.
+
+    Parameters
+    ----------
+    log_mel : array-like of shape (length, n_mels)
+    frames : int
+        Wanted number of frames, >= 1.
+    policy : {"pad", "repeat"}
+
+    Returns
+    -------
+    ndarray of shape (frames, n_mels), float32
+
+    Examples
+    --------
+    >>> spectrogram = np.array([[1.0], [2.0], [3.0]])
+    >>> fixed_length(spectrogram, 5)[:, 0].tolist()
+    [1.0, 2.0, 3.0, 1.0, 1.0]
+    >>> fixed_length(spectrogram, 5, policy="repeat")[:, 0].tolist()
+    [1.0, 2.0, 3.0, 1.0, 2.0]
+    >>> fixed_length(np.arange(6.0)[:, None], 2)[:, 0].tolist()   # centred crop
+    [2.0, 3.0]
+    """
+    spectrogram = np.asarray(log_mel, dtype=np.float32)
+    if spectrogram.ndim != 2 or spectrogram.shape[0] == 0 or spectrogram.shape[1] == 0:
+        raise ValueError(f"log_mel must be a non-empty (frames, n_mels) array, got shape {spectrogram.shape}")
+    if int(frames) != frames or frames < 1:
+        raise ValueError(f"frames must be a positive integer, got {frames}")
+    if policy not in POLICIES:
+        raise ValueError(f"policy must be one of {POLICIES}, got {policy!r}")
+    frames = int(frames)
+    length = spectrogram.shape[0]
+    if length >= frames:
+        start = (length - frames) // 2
+        return spectrogram[start:start + frames].copy()
+    if policy == "repeat":
+        repeats = -(-frames // length)
+        return np.tile(spectrogram, (repeats, 1))[:frames].copy()
+    floor = np.full((frames - length, spectrogram.shape[1]), spectrogram.min(), dtype=np.float32)
+    return np.concatenate([spectrogram, floor])
+
+
+@dataclass(frozen=True)
+class AudioResult:
+    """What :func:`read_audio` made of one file.
+
+    Attributes
+    ----------
+    path : str
+    waveform : ndarray of shape (num_samples,), float32, or None
+        Mono samples at ``rate``; ``None`` when the file was skipped.
+    rate : int
+        Sample rate of ``waveform`` (the requested rate).
+    status : {"ok", "fixed", "skipped"}
+    reasons : tuple of str
+        Empty for ``"ok"``; what was fixed, or the one reason for skipping.
+    detail : str
+        Human-readable specifics (original rate, decoder message, peak level, ...).
+
+    Examples
+    --------
+    >>> AudioResult("a.wav", None, 48_000, "skipped", ("silent",)).reason
+    'silent'
+    """
+
+    path: str
+    waveform: np.ndarray | None
+    rate: int
+    status: str
+    reasons: tuple = ()
+    detail: str = ""
+
+    @property
+    def reason(self) -> str:
+        """The reasons joined by ``"; "`` (empty for ``"ok"``)."""
+        return "; ".join(self.reasons)
+
+
+def read_audio(path, sample_rate: int = PAPER_SAMPLE_RATE,
+               min_seconds: float = PAPER_WINDOW_SECONDS,
+               silence_threshold: float = SILENCE_THRESHOLD) -> AudioResult:
+    """Read a recording as mono float32 at ``sample_rate``, applying the bad-audio policy.
+
+    Decoding is done by soundfile (libsndfile); the policy is the table in the module
+    docstring. Skips are logged as warnings and fixes as info on logger
+    ``"nclib.audio"``; the function never raises for a bad file.
+
+    Parameters
+    ----------
+    path : path-like
+    sample_rate : int
+        Rate of the returned waveform; other rates are resampled (the paper: 48 kHz).
+    min_seconds : float
+        Clips shorter than this (one FFT window of the front end) are skipped as
+        ``"too short"``.
+    silence_threshold : float
+        Clips whose peak absolute amplitude is below this are skipped as ``"silent"``
+        (1e-4 = -80 dBFS, about three steps of 16-bit quantisation).
+
+    Returns
+    -------
+    AudioResult
+
+    Examples
+    --------
+    >>> read_audio("/no/such/file.wav").status
+    'skipped'
+    """
+    sample_rate = _positive_rate(sample_rate)
+    path = Path(path)
+    if not path.is_file():
+        return _skipped(path, sample_rate, MISSING, "no such file")
+    if path.stat().st_size == 0:
+        return _skipped(path, sample_rate, EMPTY, "0 bytes")
+    import soundfile
+
+    try:
+        data, file_rate = soundfile.read(path, dtype="float32", always_2d=True)
+    except (RuntimeError, OSError, ValueError, TypeError) as error:  # LibsndfileError is a RuntimeError
+        return _skipped(path, sample_rate, UNREADABLE, str(error))
+    if data.shape[0] == 0 or data.shape[1] == 0:
+        return _skipped(path, sample_rate, EMPTY, "a header but no samples")
+    if not np.isfinite(data).all():
+        return _skipped(path, sample_rate, NON_FINITE, "NaN or infinite samples")
+    fixes, notes = [], []
+    if data.shape[1] > 1:
+        fixes.append(STEREO)
+        notes.append(f"{data.shape[1]} channels averaged")
+    samples = data.mean(axis=1, dtype=np.float32) if data.shape[1] > 1 else data[:, 0]
+    peak = float(np.abs(samples).max())
+    if peak < silence_threshold:
+        return _skipped(path, sample_rate, SILENT, f"peak amplitude {peak:.3g} < {silence_threshold:g}")
+    duration = samples.size / file_rate
+    if duration < min_seconds:
+        return _skipped(path, sample_rate, TOO_SHORT,
+                        f"{duration * 1000:.1f} ms < one {min_seconds * 1000:g} ms window")
+    if file_rate != sample_rate:
+        samples = _resample(samples, file_rate, sample_rate)
+        fixes.append(RESAMPLED)
+        notes.append(f"{file_rate} Hz -> {sample_rate} Hz")
+    samples = np.ascontiguousarray(samples, dtype=np.float32)
+    if not fixes:
+        return AudioResult(str(path), samples, sample_rate, "ok")
+    detail = "; ".join(notes)
+    logger.info("fixed %s: %s (%s)", path, "; ".join(fixes), detail)
+    return AudioResult(str(path), samples, sample_rate, "fixed", tuple(fixes), detail)
+
+
+def _resample(samples: np.ndarray, from_rate: int, to_rate: int) -> np.ndarray:
+    prepare_numba()
+    import librosa
+
+    return librosa.resample(samples, orig_sr=from_rate, target_sr=to_rate, res_type="soxr_hq")
+
+
+def _skipped(path: Path, rate: int, reason: str, detail: str) -> AudioResult:
+    logger.warning("skipped %s: %s (%s)", path, reason, detail)
+    return AudioResult(str(path), None, rate, "skipped", (reason,), detail)
+
+
+class AudioReport:
+    """Per-file outcomes of reading a collection of recordings.
+
+    Every file read through :func:`log_mel_dataset` appears here with its path, status,
+    reasons and detail, so skipped files are visible and countable.
+
+    Examples
+    --------
+    >>> report = AudioReport()
+    >>> report.add(AudioResult("a.wav", None, 48_000, "skipped", ("silent",)))
+    >>> report.add(AudioResult("b.wav", np.zeros(1), 48_000, "ok"))
+    >>> report.counts().to_dict("records")
+    [{'reason': 'ok', 'status': 'ok', 'count': 1}, {'reason': 'silent', 'status': 'skipped', 'count': 1}]
+    """
+
+    COLUMNS = ("path", "status", "reason", "detail")
+
+    def __init__(self, rows=()):
+        self._rows = [dict(zip(self.COLUMNS, map(str, row))) for row in rows]
+
+    def add(self, result: AudioResult) -> None:
+        """Record one :class:`AudioResult`."""
+        self._rows.append({"path": str(result.path), "status": result.status,
+                           "reason": result.reason, "detail": result.detail})
+
+    def __len__(self) -> int:
+        return len(self._rows)
+
+    def table(self) -> pd.DataFrame:
+        """One row per file: ``path, status, reason, detail``."""
+        return pd.DataFrame(self._rows, columns=list(self.COLUMNS))
+
+    def skipped(self) -> pd.DataFrame:
+        """The rows of the skipped files (path, status, reason, detail)."""
+        table = self.table()
+        return table[table["status"] == "skipped"].reset_index(drop=True)
+
+    def counts(self) -> pd.DataFrame:
+        """Files per reason: columns ``reason, status, count``.
+
+        Untouched files count under reason ``"ok"``. A file fixed in two ways (stereo
+        *and* resampled) counts once under each reason, so the counts of ``"fixed"``
+        rows can exceed the number of fixed files.
+        """
+        records = []
+        for row in self._rows:
+            reasons = row["reason"].split("; ") if row["reason"] else ["ok"]
+            records.extend({"reason": reason, "status": row["status"]} for reason in reasons)
+        if not records:
+            return pd.DataFrame({"reason": [], "status": [], "count": []})
+        frame = pd.DataFrame(records)
+        counts = frame.groupby(["reason", "status"], sort=False).size().reset_index(name="count")
+        order = counts["status"].map({"ok": 0, "fixed": 1, "skipped": 2})
+        counts = counts.assign(_order=order).sort_values(["_order", "reason"], kind="stable")
+        return counts.drop(columns="_order").reset_index(drop=True)
+
+    def to_arrays(self) -> dict:
+        """The table as string arrays (for :class:`nclib.cache.Cache`)."""
+        return {f"report_{c}": np.array([row[c] for row in self._rows], dtype=str) for c in self.COLUMNS}
+
+    @classmethod
+    def from_arrays(cls, arrays: dict) -> "AudioReport":
+        """Inverse of :meth:`to_arrays`."""
+        columns = [arrays[f"report_{c}"].tolist() for c in cls.COLUMNS]
+        return cls(zip(*columns))
+
+
+def log_mel_dataset(paths, labels, classes, frames: int, sample_rate: int = PAPER_SAMPLE_RATE,
+                    cache=None, *, n_mels: int = PAPER_N_MELS,
+                    window_seconds: float = PAPER_WINDOW_SECONDS,
+                    overlap: float = PAPER_OVERLAP, policy: str = "pad",
+                    progress: bool = False):
+    """Read recordings, compute fixed-length log-mel inputs, and report every file.
+
+    Each file goes through :func:`read_audio` (resampled to ``sample_rate``; files
+    shorter than one window are skipped), :func:`log_mel` and :func:`fixed_length`.
+
+    Parameters
+    ----------
+    paths : sequence of path-like, length N
+    labels : array-like of shape (N,), int
+        Class index of each file, in ``range(len(classes))``.
+    classes : sequence of str
+    frames : int
+        Frames of every input (see :func:`num_frames`).
+    sample_rate : int
+        Rate the front end runs at.
+    cache : nclib.cache.Cache, optional
+        Store the result under a key made of every file's path, size and modification
+        time, the labels and all settings; ``None`` computes without caching.
+    n_mels, window_seconds, overlap : front-end settings (see :func:`log_mel`).
+    policy : {"pad", "repeat"}
+        Fixed-length policy (see :func:`fixed_length`).
+    progress : bool
+        Show a tqdm progress bar.
+
+    Returns
+    -------
+    dataset : nclib.data.base.Dataset
+        ``inputs`` of shape (K, 1, frames, n_mels) float32 and ``labels`` (K,) int64 for
+        the K files that were not skipped, in input order; ``info`` holds the settings
+        and the counts of files read and skipped.
+    report : AudioReport
+        All N files with their status and reason.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib, soundfile
+    >>> folder = pathlib.Path(tempfile.mkdtemp())
+    >>> noise = np.random.default_rng(0).uniform(-0.5, 0.5, 24_000)
+    >>> soundfile.write(folder / "a.wav", noise, 48_000)
+    >>> _ = (folder / "b.wav").write_bytes(b"")
+    >>> data, report = log_mel_dataset([folder / "a.wav", folder / "b.wav"], [0, 1], ["x", "y"], frames=12)
+    >>> data.inputs.shape, report.skipped()["reason"].tolist()
+    ((1, 1, 12, 64), ['empty file'])
+    """
+    from nclib.data.base import Dataset
+
+    paths = [Path(p) for p in paths]
+    classes = [str(c) for c in classes]
+    labels = _check_labels(labels, len(paths), len(classes))
+    if int(frames) != frames or frames < 1:
+        raise ValueError(f"frames must be a positive integer, got {frames}")
+    if policy not in POLICIES:
+        raise ValueError(f"policy must be one of {POLICIES}, got {policy!r}")
+    settings = {"frames": int(frames), "sample_rate": _positive_rate(sample_rate), "n_mels": int(n_mels),
+                "window_seconds": float(window_seconds), "overlap": float(overlap), "policy": policy,
+                "silence_threshold": SILENCE_THRESHOLD}
+    frame_settings(settings["sample_rate"], window_seconds, overlap)  # validate early
+
+    def compute() -> dict:
+        return _compute_features(paths, labels, settings, progress)
+
+    if cache is None:
+        arrays = compute()
+    else:
+        parts = {"files": _file_identity(paths), "labels": labels.tolist(), "classes": classes, **settings}
+        arrays = cache.arrays("log-mel", parts, compute)
+    report = AudioReport.from_arrays(arrays)
+    inputs = np.asarray(arrays["inputs"], dtype=np.float32)
+    info = {"front_end": settings, "files": len(paths), "skipped": len(report.skipped())}
+    return Dataset(inputs, arrays["labels"], classes, info), report
+
+
+def _compute_features(paths, labels, settings, progress) -> dict:
+    from tqdm.auto import tqdm
+
+    report = AudioReport()
+    inputs, kept = [], []
+    rate, window = settings["sample_rate"], settings["window_seconds"]
+    n_fft = frame_settings(rate, window, settings["overlap"])[0]
+    for index, path in enumerate(tqdm(paths, desc="log-mel", disable=not progress, leave=False)):
+        result = read_audio(path, rate, min_seconds=window, silence_threshold=settings["silence_threshold"])
+        if result.waveform is not None and result.waveform.size < n_fft:
+            result = _skipped(Path(path), rate, TOO_SHORT, "shorter than one FFT window after resampling")
+        report.add(result)
+        if result.waveform is None:
+            continue
+        spectrogram = log_mel(result.waveform, rate, settings["n_mels"], window, settings["overlap"])
+        inputs.append(fixed_length(spectrogram, settings["frames"], settings["policy"]))
+        kept.append(index)
+    shape = (len(inputs), 1, settings["frames"], settings["n_mels"])
+    stacked = np.stack(inputs)[:, None] if inputs else np.zeros(shape, np.float32)
+    return {"inputs": stacked.astype(np.float32), "labels": labels[kept], **report.to_arrays()}
+
+
+def _file_identity(paths) -> list:
+    identity = []
+    for path in paths:
+        try:
+            stat = path.stat()
+            identity.append([str(path.resolve()), stat.st_size, stat.st_mtime_ns])
+        except OSError:
+            identity.append([str(path), -1, -1])
+    return identity
+
+
+def _check_labels(labels, num_files: int, num_classes: int) -> np.ndarray:
+    array = np.asarray(labels)
+    if array.ndim != 1 or array.shape[0] != num_files:
+        raise ValueError(f"labels must have shape ({num_files},) like paths, got {array.shape}")
+    if num_classes < 1:
+        raise ValueError("classes is empty")
+    if array.size and not np.issubdtype(array.dtype, np.integer):
+        raise ValueError(f"labels must be integer class indices, got dtype {array.dtype}")
+    array = array.astype(np.int64)
+    if array.size and (array.min() < 0 or array.max() >= num_classes):
+        raise ValueError(f"labels must lie in range({num_classes}), got {array.min()}..{array.max()}")
+    return array
+
+
+def _positive_rate(sample_rate) -> int:
+    try:
+        rate = int(sample_rate)
+    except (TypeError, ValueError):
+        raise ValueError(f"sample_rate must be a positive integer, got {sample_rate!r}") from None
+    if rate != sample_rate or rate <= 0:
+        raise ValueError(f"sample_rate must be a positive integer, got {sample_rate!r}")
+    return rate
+
+
+def _as_waveform(waveform) -> np.ndarray:
+    try:
+        samples = np.asarray(waveform, dtype=np.float32)
+    except (TypeError, ValueError) as error:
+        raise ValueError(f"waveform must be a numeric array: {error}") from None
+    if samples.ndim != 1:
+        raise ValueError(f"waveform must be 1-D (mono samples), got shape {samples.shape}")
+    if samples.size == 0:
+        raise ValueError("waveform is empty")
+    if not np.isfinite(samples).all():
+        first = int(np.argmax(~np.isfinite(samples)))
+        raise ValueError(f"waveform contains NaN or inf (first at sample {first})")
+    return np.ascontiguousarray(samples)
