@@ -15,6 +15,7 @@ export MPLCONFIGDIR := $(CURDIR)/data/mplconfig
 export PYTHONHASHSEED := 0
 export OMP_NUM_THREADS ?= 2
 export PYDEVD_DISABLE_FILE_VALIDATION := 1
+export NCLIB_PROGRESS ?= 1
 
 .PHONY: book test bench clean-book clean env
 
@@ -31,7 +32,7 @@ test: $(STAMP)
 	$(PY) -m pytest
 
 book: $(STAMP)
-	$(VENV)/bin/jupyter-book build . --builder html -n -W --keep-going
+	NCLIB_PROGRESS=0 $(VENV)/bin/jupyter-book build . --builder html -n -W --keep-going
 
 bench: $(STAMP)
 	$(PY) benchmarks/scores.py

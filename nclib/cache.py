@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import zipfile
 from pathlib import Path
 from typing import Callable
 
@@ -91,7 +92,7 @@ class Cache:
             try:
                 with np.load(path, allow_pickle=False) as stored:
                     return {name: stored[name] for name in stored.files}
-            except (OSError, ValueError):
+            except (OSError, ValueError, EOFError, zipfile.BadZipFile):
                 path.unlink(missing_ok=True)  # unreadable entry: recompute
         result = compute()
         if self.enabled:
@@ -104,7 +105,10 @@ class Cache:
         """Return the cached DataFrame (stored as CSV), computing it on a miss."""
         path = self.path(kind, parts, ".csv")
         if self.enabled and path.is_file():
-            return pd.read_csv(path)
+            try:
+                return pd.read_csv(path)
+            except (OSError, ValueError):
+                path.unlink(missing_ok=True)  # unreadable entry: recompute
         result = compute()
         if self.enabled:
             with atomic_path(path) as temporary:

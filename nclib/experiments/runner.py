@@ -1,0 +1,572 @@
+"""One runner for every experiment: configuration in, five tidy tables out.
+
+An experiment is an :class:`ExperimentConfig` — data, zoo, how each model gets its
+pre-trained weights, and the profile's settings — and :func:`run_experiment` does the
+rest, identically for the image and the audio experiment::
+
+    target splits ─┐
+    zoo ─ prepare_model ─ features (train/val/test embeddings + source softmax, cached)
+                           ├─ scores: every chosen REGISTRY score on the train embeddings
+                           ├─ transfer: head regime on cached embeddings, full fine-tuning,
+                           │            one run per seed, best checkpoint on validation
+                           └─ evaluation: nclib.evaluate.evaluate_run(scores, transfer)
+
+Every expensive result (pre-trained weights, features, trained heads, transfer outcomes,
+scores) is stored with :class:`nclib.cache.Cache`, keyed by the experiment, the model,
+a fingerprint of the target data, the profile, the settings, ``config.key_parts`` and
+nclib's version; models are built or loaded only on a cache miss, so a warm rerun takes
+seconds. Outcomes are cached as ``.npz`` arrays, which round-trip floats exactly: a warm
+rerun reproduces the cold run's tables bit for bit.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Mapping
+
+import numpy as np
+import pandas as pd
+
+from nclib import __version__
+from nclib.cache import Cache, fingerprint
+from nclib.config import PROFILES
+from nclib.data.fetch import atomic_path
+from nclib.evaluate import evaluate_run, mean_performance
+from nclib.progress import progress
+from nclib.scores import REGISTRY, compute_scores
+
+SPLITS = ("train", "val", "test")
+REGIMES = ("head", "full")
+
+COLUMNS = {
+    "scores": ["model", "score", "value", "seconds"],
+    "transfer": ["model", "regime", "seed", "metric", "value"],
+    "evaluation": ["score", "regime", "measure", "value"],
+    "history": ["model", "regime", "seed", "epoch", "train_loss", "val_metric"],
+    "models": ["name", "family", "source_task", "parameters", "embedding_dim"],
+}
+"""Columns of each results table (in memory)."""
+
+CSV_COLUMNS = {**COLUMNS, "scores": ["model", "score", "value"]}
+"""Columns written to ``<out>/<table>.csv``: as in memory, but ``scores.csv`` holds the
+issue's three columns (the seconds a score took are kept in :attr:`Results.scores`)."""
+
+EXPERIMENTS: dict[str, str | Callable] = {
+    "toy": "nclib.experiments.toy:toy_experiment",
+    "cifar10": "nclib.experiments.cifar10:cifar10_experiment",
+    "coswara": "nclib.experiments.coswara:coswara_experiment",
+}
+"""Experiment name -> ``"module:function"`` (imported on use) or a function; the function
+maps a profile name to an :class:`ExperimentConfig`. Lazy imports keep a missing optional
+dependency of one experiment from breaking the others."""
+
+
+@dataclass(frozen=True)
+class ExperimentConfig:
+    """Everything that defines one experiment at one profile (profiles are data, not code).
+
+    The defaults are the paper's protocol (Adam, lr 1e-4, batch 32, 250 epochs, 10 seeds);
+    a quick profile overrides them and says so in ``description``.
+
+    Attributes
+    ----------
+    name : str
+        Experiment name, e.g. ``"cifar10"``.
+    profile : {"quick", "paper"}
+    metric : {"accuracy", "auroc"}
+        Transfer performance measure (validation checkpointing and test).
+    load_target : callable
+        ``load_target() -> nclib.data.base.Splits`` of the target task.
+    zoo : callable
+        ``zoo() -> list[nclib.models.ModelSpec]``, at least two models.
+    prepare_model : callable
+        ``prepare_model(spec, cache) -> torch.nn.Module`` with its source weights
+        (pre-trained and cached in the quick profile, loaded in the paper one); see
+        :func:`pretrained_model`. Called only on cache misses, and once more per seed
+        for full fine-tuning, which modifies the model it receives.
+    head_epochs, full_epochs : int
+        Epochs of the head and full regimes.
+    seeds : tuple of int
+    lr : float
+    batch_size : int
+    full_regime : bool
+        Run full fine-tuning as well as the head regime.
+    scores : tuple of str or None
+        REGISTRY names to compute; ``None``: every registered score.
+    score_options : mapping of str to dict
+        Keyword options per score name (enter the cache key).
+    description : str
+        What data and models produced the results (chapters show it).
+    key_parts : mapping
+        JSON-serialisable settings that change the results but are not fields here
+        (pre-training epochs, input handling, ...); they enter every cache key.
+    feature_batch_size : int
+        Examples per forward pass when extracting features (memory only).
+    device : str
+        Where models and heads run (``"cpu"``, ``"cuda"``); not part of cache keys.
+    extra : mapping
+        Free-form information for chapters; not part of cache keys.
+
+    Examples
+    --------
+    >>> from nclib.experiments.toy import toy_experiment
+    >>> config = toy_experiment("quick")
+    >>> config.profile, config.full_regime
+    ('quick', True)
+    """
+
+    name: str
+    profile: str
+    metric: str
+    load_target: Callable
+    zoo: Callable
+    prepare_model: Callable
+    head_epochs: int = 250
+    full_epochs: int = 250
+    seeds: tuple = tuple(range(10))
+    lr: float = 1e-4
+    batch_size: int = 32
+    full_regime: bool = True
+    scores: tuple | None = None
+    score_options: Mapping = field(default_factory=dict)
+    description: str = ""
+    key_parts: Mapping = field(default_factory=dict)
+    feature_batch_size: int = 256
+    device: str = "cpu"
+    extra: Mapping = field(default_factory=dict)
+
+    def __post_init__(self):
+        from nclib.transfer import METRICS
+
+        if self.profile not in PROFILES:
+            raise ValueError(f"profile must be one of {PROFILES}, got {self.profile!r}")
+        if self.metric not in METRICS:
+            raise ValueError(f"metric must be one of {METRICS}, got {self.metric!r}")
+        seeds = tuple(self.seeds)
+        if not seeds or any(not isinstance(s, (int, np.integer)) or s < 0 for s in seeds) or len(set(seeds)) < len(seeds):
+            raise ValueError(f"seeds must be distinct non-negative integers, got {self.seeds!r}")
+        object.__setattr__(self, "seeds", tuple(int(s) for s in seeds))
+        epochs = [self.head_epochs] + ([self.full_epochs] if self.full_regime else [])
+        for value, what in [(e, "epochs") for e in epochs] + [(self.batch_size, "batch_size"),
+                                                              (self.feature_batch_size, "feature_batch_size")]:
+            if not isinstance(value, (int, np.integer)) or value < 1:
+                raise ValueError(f"{what} must be a positive integer, got {value!r}")
+        if not self.lr > 0:
+            raise ValueError(f"lr must be positive, got {self.lr!r}")
+        if self.scores is not None:
+            object.__setattr__(self, "scores", tuple(self.scores))
+            unknown = sorted(set(self.scores) - set(REGISTRY))
+            if unknown or not self.scores:
+                raise ValueError(f"unknown or no scores {unknown}; known: {sorted(REGISTRY)}")
+        try:
+            json.dumps({"key_parts": self.key_parts, "score_options": self.score_options}, sort_keys=True)
+        except TypeError as error:
+            raise ValueError(f"key_parts and score_options must be JSON-serialisable: {error}") from None
+
+    def settings(self) -> dict:
+        """The settings that determine results, as a JSON-friendly dict (recorded in ``run.json``)."""
+        return {"experiment": self.name, "profile": self.profile, "metric": self.metric,
+                "head_epochs": self.head_epochs, "full_epochs": self.full_epochs if self.full_regime else None,
+                "seeds": list(self.seeds), "lr": self.lr, "batch_size": self.batch_size,
+                "scores": list(self.score_names()), "score_options": dict(self.score_options),
+                "key_parts": dict(self.key_parts), "nclib": __version__}
+
+    def score_names(self) -> tuple:
+        """The scores this experiment computes (``scores``, or every registered one)."""
+        return tuple(REGISTRY) if self.scores is None else self.scores
+
+
+@dataclass
+class Results:
+    """The tables of one run (columns: :data:`COLUMNS`).
+
+    Attributes
+    ----------
+    config : ExperimentConfig
+    scores : pandas.DataFrame
+        ``model, score, value, seconds``: each score on the target training embeddings.
+    transfer : pandas.DataFrame
+        ``model, regime, seed, metric, value``: test metric of the best-on-validation
+        checkpoint; regimes ``head`` and ``full``.
+    evaluation : pandas.DataFrame
+        ``score, regime, measure, value`` from :func:`nclib.evaluate.evaluate_run`.
+    history : pandas.DataFrame
+        ``model, regime, seed, epoch, train_loss, val_metric``: the training curves.
+    models : pandas.DataFrame
+        ``name, family, source_task, parameters, embedding_dim``.
+    """
+
+    config: ExperimentConfig
+    scores: pd.DataFrame
+    transfer: pd.DataFrame
+    evaluation: pd.DataFrame
+    history: pd.DataFrame
+    models: pd.DataFrame
+
+    def tables(self) -> dict:
+        """The five tables by name (keys as :data:`COLUMNS`)."""
+        return {name: getattr(self, name) for name in COLUMNS}
+
+    def mean_transfer(self) -> pd.DataFrame:
+        """Seed-averaged test metric: columns ``model, regime, metric, value``."""
+        return mean_performance(self.transfer)
+
+    def write(self, out) -> dict:
+        """Write ``<table>.csv`` (columns :data:`CSV_COLUMNS`) and ``run.json`` atomically.
+
+        Returns
+        -------
+        dict of str to pathlib.Path
+        """
+        out = Path(out)
+        paths = {}
+        for name, table in self.tables().items():
+            paths[name] = out / f"{name}.csv"
+            with atomic_path(paths[name]) as temporary:
+                table[CSV_COLUMNS[name]].to_csv(temporary, index=False)
+        paths["run"] = out / "run.json"
+        record = {**self.config.settings(), "description": self.config.description}
+        with atomic_path(paths["run"]) as temporary:
+            temporary.write_text(json.dumps(record, indent=2) + "\n")
+        return paths
+
+
+# ----------------------------------------------------------------------------- models
+def build_model(spec, seed: int = 0):
+    """``spec.build()`` with torch's global generator seeded, so the initialisation repeats.
+
+    The caller's random state is restored afterwards (:func:`torch.random.fork_rng`).
+
+    Examples
+    --------
+    >>> from nclib.experiments.toy import toy_zoo
+    >>> a, b = build_model(toy_zoo()[0], seed=1), build_model(toy_zoo()[0], seed=1)
+    >>> bool((a.classifier.weight == b.classifier.weight).all())
+    True
+    """
+    import torch
+
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(int(seed))
+        return spec.build()
+
+
+def _source_parts(source):
+    """(train, val) of a source task given as Splits or a pair of datasets."""
+    if hasattr(source, "train") and hasattr(source, "val"):
+        return source.train, source.val
+    if isinstance(source, (tuple, list)) and len(source) == 2:
+        return source
+    raise ValueError("load_source must return Splits or a (train, val) pair of datasets")
+
+
+def pretrained_model(spec, cache: Cache, load_source: Callable, *, epochs: int, lr: float,
+                     batch_size: int, seed: int = 0, key_parts: Mapping | None = None):
+    """A model of the zoo pre-trained on its source task, with the weights cached.
+
+    On a miss the model is built (:func:`build_model` with ``seed``), trained with
+    :func:`nclib.transfer.train_classifier` on the source task's train split, checkpointed
+    on its validation accuracy, and its ``state_dict`` stored; on a hit it is rebuilt and
+    the stored weights loaded (``torch.load(weights_only=True)``). The source data are
+    loaded only on a miss; they are identified by ``spec.source_task`` and ``key_parts``.
+
+    Parameters
+    ----------
+    spec : nclib.models.ModelSpec
+    cache : nclib.cache.Cache
+    load_source : callable
+        ``load_source() -> Splits`` (or a ``(train, val)`` pair) of the source task.
+    epochs, lr, batch_size, seed : int, float, int, int
+        Pre-training settings (all enter the key).
+    key_parts : mapping, optional
+        Anything else that changes the weights (e.g. the source data's size).
+
+    Returns
+    -------
+    torch.nn.Module
+        In eval mode.
+
+    Examples
+    --------
+    >>> from functools import partial
+    >>> from nclib.experiments.toy import toy_source, toy_zoo
+    >>> model = pretrained_model(toy_zoo()[0], Cache(enabled=False), partial(toy_source, "gauss-a"),
+    ...                          epochs=1, lr=0.01, batch_size=32)
+    >>> model.training
+    False
+    """
+    from nclib.transfer import train_classifier
+
+    parts = {"model": spec.name, "family": spec.family, "source_task": spec.source_task, "epochs": epochs,
+             "lr": lr, "batch_size": batch_size, "seed": seed, **dict(key_parts or {})}
+    trained = {}
+
+    def compute() -> dict:
+        model = build_model(spec, seed)
+        train, val = _source_parts(load_source())
+        result = train_classifier(model, train, val, epochs=epochs, lr=lr, batch_size=batch_size,
+                                  seed=seed, metric="accuracy", desc=f"pre-train {spec.name}")
+        trained["model"] = model
+        return result.state
+
+    state = cache.weights("pretrained", parts, compute)
+    model = trained.get("model")
+    if model is None:
+        model = build_model(spec, seed)
+        model.load_state_dict(state)
+    return model.eval()
+
+
+class _LazyModel:
+    """Calls ``prepare_model`` only when a cache miss needs the model, at most once."""
+
+    def __init__(self, config: ExperimentConfig, spec, cache: Cache):
+        self.config, self.spec, self.cache, self.model = config, spec, cache, None
+
+    def get(self):
+        if self.model is None:
+            self.model = self.fresh()
+        return self.model
+
+    def fresh(self):
+        return self.config.prepare_model(self.spec, self.cache).to(self.config.device)
+
+
+# ----------------------------------------------------------------------------- checks
+def _check_splits(splits, metric: str):
+    for name in SPLITS:
+        part = getattr(splits, name, None)
+        if part is None or not hasattr(part, "inputs") or not hasattr(part, "labels"):
+            raise ValueError(f"load_target must return Splits with train/val/test datasets; {name!r} is missing")
+        if len(part.labels) == 0:
+            raise ValueError(f"the target's {name} split is empty")
+    classes = [list(getattr(splits, name).classes) for name in SPLITS]
+    if any(c != classes[0] for c in classes):
+        raise ValueError("train, val and test splits must share the same classes")
+    if metric == "auroc" and len(classes[0]) != 2:
+        raise ValueError(f"auroc needs a binary target, got {len(classes[0])} classes")
+    return splits
+
+
+def _check_zoo(specs) -> list:
+    specs = list(specs)
+    names = [spec.name for spec in specs]
+    if len(specs) < 2:
+        raise ValueError(f"a zoo needs at least two models to rank, got {names}")
+    if len(set(names)) != len(names):
+        raise ValueError(f"model names in a zoo must be unique, got {names}")
+    return specs
+
+
+# ----------------------------------------------------------------------------- steps
+def _model_row(cache: Cache, parts: dict, spec, model: _LazyModel) -> dict:
+    def compute() -> dict:
+        built = model.model if model.model is not None else build_model(spec)
+        parameters = sum(int(p.numel()) for p in built.parameters())
+        return {"parameters": np.int64(parameters), "embedding_dim": np.int64(built.embedding_dim)}
+
+    info = cache.arrays("model_info", parts, compute)
+    return {"name": spec.name, "family": spec.family, "source_task": spec.source_task,
+            "parameters": int(info["parameters"]), "embedding_dim": int(info["embedding_dim"])}
+
+
+def _outcome(result) -> dict:
+    history = result.history
+    return {"epoch": history["epoch"].to_numpy(np.int64), "train_loss": history["train_loss"].to_numpy(np.float64),
+            "val_metric": history["val_metric"].to_numpy(np.float64), "test_metric": np.float64(result.test_metric),
+            "best_epoch": np.int64(result.best_epoch)}
+
+
+def _head_runs(config, cache, parts_of: Callable, features, splits, name) -> dict:
+    """Head-regime outcome per seed; the seeds missing from the cache are trained together."""
+    from nclib.transfer import head_transfer_seeds
+
+    trained = {}
+
+    def is_cached(seed) -> bool:
+        return cache.enabled and cache.path("head_transfer", parts_of(seed), ".npz").is_file()
+
+    def compute(seed) -> dict:
+        if seed not in trained:
+            seeds = [seed] + [s for s in config.seeds if s != seed and s not in trained and not is_cached(s)]
+            results = head_transfer_seeds(
+                features["train"]["features"], splits.train.labels, features["val"]["features"],
+                splits.val.labels, features["test"]["features"], splits.test.labels,
+                num_classes=len(splits.train.classes), epochs=config.head_epochs, lr=config.lr,
+                batch_size=config.batch_size, seeds=seeds, metric=config.metric,
+                desc=f"head {name} seeds {seeds}", device=config.device)
+            for s, result in zip(seeds, results):
+                trained[s] = result
+                cache.weights("head", parts_of(s), lambda result=result: result.state)  # the trained head
+        return _outcome(trained[seed])
+
+    return {seed: cache.arrays("head_transfer", parts_of(seed), lambda seed=seed: compute(seed))
+            for seed in config.seeds}
+
+
+def _full_run(config, cache, parts, model: _LazyModel, splits, seed, name) -> dict:
+    from nclib.transfer import full_transfer
+
+    def compute() -> dict:
+        result = full_transfer(model.fresh(), splits, epochs=config.full_epochs, lr=config.lr,
+                               batch_size=config.batch_size, seed=seed, metric=config.metric,
+                               desc=f"full {name} seed {seed}")
+        return _outcome(result)
+
+    return cache.arrays("full_transfer", parts, compute)
+
+
+def _pool_scores(config, cache, base: dict, pool: dict, labels) -> pd.DataFrame:
+    """Every chosen score over the pool ``{model: train features and source_probs}``."""
+    train = pool
+    tables = []
+    for score in progress(config.score_names(), desc=f"{config.name} scores"):
+        options = dict(config.score_options.get(score, {}))
+        parts = {**base, "score": score, "options": options, "models": list(train)}
+
+        def compute(score=score, options=options) -> dict:
+            try:
+                table = compute_scores({m: f["features"] for m, f in train.items()}, labels,
+                                       source_probs={m: f["source_probs"] for m, f in train.items()},
+                                       names=[score], options={score: options})
+            except ValueError as error:
+                raise ValueError(f"score {score!r} failed on the {config.name} training embeddings: {error}") from error
+            return {"model": table["model"].to_numpy(str), "value": table["value"].to_numpy(np.float64),
+                    "seconds": table["seconds"].to_numpy(np.float64)}
+
+        stored = cache.arrays("scores", parts, compute)
+        tables.append(pd.DataFrame({"model": stored["model"].astype(str), "score": score,
+                                    "value": stored["value"], "seconds": stored["seconds"]}))
+    return pd.concat(tables, ignore_index=True)[COLUMNS["scores"]]
+
+
+def run_experiment(config: ExperimentConfig, out=None, cache: Cache | None = None) -> Results:
+    """Run an experiment: features, scores, both transfer regimes and their evaluation.
+
+    Parameters
+    ----------
+    config : ExperimentConfig
+    out : path-like, optional
+        Folder for ``scores.csv``, ``transfer.csv``, ``evaluation.csv``, ``history.csv``,
+        ``models.csv`` and ``run.json`` (each written atomically).
+    cache : nclib.cache.Cache, optional
+        Default: ``Cache()`` under ``$NCLIB_DATA/cache``. ``Cache(enabled=False)``
+        recomputes everything and stores nothing.
+
+    Returns
+    -------
+    Results
+
+    Examples
+    --------
+    >>> import dataclasses
+    >>> from nclib.experiments.toy import toy_experiment
+    >>> config = dataclasses.replace(toy_experiment("quick"), seeds=(0,), scores=("nc",), full_regime=False)
+    >>> results = run_experiment(config, cache=Cache(enabled=False))
+    >>> sorted(results.transfer.regime.unique()), len(results.scores)
+    (['head'], 4)
+    """
+    cache = cache if cache is not None else Cache()
+    splits = _check_splits(config.load_target(), config.metric)
+    data_id = fingerprint(*[array for name in SPLITS for array in
+                            (getattr(splits, name).inputs, getattr(splits, name).labels)])
+    specs = _check_zoo(config.zoo())
+    base = {"experiment": config.name, "profile": config.profile, "data": data_id,
+            "config": dict(config.key_parts)}
+    pool, model_rows, transfer_rows, histories = {}, [], [], []
+    for spec in progress(specs, desc=f"{config.name} models", leave=True):
+        features, model_row, outcomes = _run_model(config, cache, base, spec, splits)
+        pool[spec.name] = features["train"]  # scores read the training split only
+        model_rows.append(model_row)
+        for (regime, seed), outcome in outcomes.items():
+            transfer_rows.append((spec.name, regime, seed, config.metric, float(outcome["test_metric"])))
+            histories.append(pd.DataFrame({"model": spec.name, "regime": regime, "seed": seed,
+                                           "epoch": outcome["epoch"], "train_loss": outcome["train_loss"],
+                                           "val_metric": outcome["val_metric"]}))
+    scores = _pool_scores(config, cache, base, pool, splits.train.labels)
+    transfer = pd.DataFrame(transfer_rows, columns=COLUMNS["transfer"])
+    results = Results(
+        config=config, scores=scores, transfer=transfer,
+        evaluation=evaluate_run(scores[["model", "score", "value"]], transfer),
+        history=pd.concat(histories, ignore_index=True)[COLUMNS["history"]],
+        models=pd.DataFrame(model_rows, columns=COLUMNS["models"]),
+    )
+    if out is not None:
+        results.write(out)
+    return results
+
+
+def _run_model(config, cache, base: dict, spec, splits):
+    """Features, model facts and transfer outcomes ``{(regime, seed): arrays}`` of one model."""
+    model = _LazyModel(config, spec, cache)
+    model_parts = {**base, "model": spec.name, "family": spec.family, "source_task": spec.source_task}
+    features = {split: _features(cache, model_parts, split, model, getattr(splits, split).inputs, config)
+                for split in SPLITS}
+    model_row = _model_row(cache, {k: v for k, v in model_parts.items() if k != "data"}, spec, model)
+    training = {"lr": config.lr, "batch_size": config.batch_size, "metric": config.metric}
+
+    def parts_of(seed, regime):
+        epochs = config.head_epochs if regime == "head" else config.full_epochs
+        return {**model_parts, **training, "regime": regime, "seed": seed, "epochs": epochs}
+
+    head = _head_runs(config, cache, lambda seed: parts_of(seed, "head"), features, splits, spec.name)
+    outcomes = {("head", seed): outcome for seed, outcome in head.items()}
+    for seed in config.seeds if config.full_regime else ():
+        outcomes["full", seed] = _full_run(config, cache, parts_of(seed, "full"), model, splits, seed, spec.name)
+    return features, model_row, outcomes
+
+
+def _features(cache, model_parts, split, model: _LazyModel, inputs, config) -> dict:
+    from nclib.features import cached_extract
+
+    return cached_extract(cache, {**model_parts, "split": split}, model.get, inputs,
+                          batch_size=config.feature_batch_size, desc=f"features {model_parts['model']} {split}")
+
+
+# ----------------------------------------------------------------------------- registry
+def get_experiment(name: str, profile: str | None = None) -> ExperimentConfig:
+    """The configuration of a registered experiment (:data:`EXPERIMENTS`) at ``profile``.
+
+    Parameters
+    ----------
+    name : str
+    profile : {"quick", "paper"}, optional
+        Default: ``$NCLIB_PROFILE`` (``quick``).
+
+    Raises
+    ------
+    ValueError
+        Unknown experiment or profile.
+    ImportError
+        The experiment's module (or one of its optional dependencies) is not available.
+
+    Examples
+    --------
+    >>> get_experiment("toy", "quick").name
+    'toy'
+    """
+    from nclib.config import profile as default_profile
+
+    if name not in EXPERIMENTS:
+        raise ValueError(f"unknown experiment {name!r}; known: {sorted(EXPERIMENTS)}")
+    profile = default_profile() if profile is None else profile
+    if profile not in PROFILES:
+        raise ValueError(f"profile must be one of {PROFILES}, got {profile!r}")
+    factory = EXPERIMENTS[name]
+    if isinstance(factory, str):
+        module_name, _, function_name = factory.partition(":")
+        try:
+            factory = getattr(importlib.import_module(module_name), function_name)
+        except (ImportError, AttributeError) as error:
+            raise ImportError(f"experiment {name!r} is not available ({factory}): {error}") from error
+    config = factory(profile)
+    if not isinstance(config, ExperimentConfig):
+        raise TypeError(f"{name!r} factory returned {type(config).__name__}, not an ExperimentConfig")
+    return config
+
+
+__all__ = ["COLUMNS", "CSV_COLUMNS", "EXPERIMENTS", "ExperimentConfig", "Results", "build_model",
+           "get_experiment", "pretrained_model", "run_experiment"]

@@ -1,0 +1,574 @@
+"""Transfer learning, both regimes of the paper, and the metrics they are judged by.
+
+Suresh, Abrol and Thakur (Section 4) transfer every pre-trained model to the target task
+in two ways and report the mean test performance over seeds:
+
+(a) **head** (:func:`head_transfer`): a new linear layer on a frozen backbone. Since the
+    backbone is frozen, its embeddings of the target images never change, so the head is
+    trained on cached embeddings: the same computation without repeating the forward
+    passes every epoch.
+(b) **full** (:func:`full_transfer`): the source classifier is replaced by a new linear
+    layer and every parameter is fine-tuned.
+
+Both use Adam, cross-entropy, a fixed number of epochs and keep the checkpoint with the
+best validation metric (the first epoch reaching it); the test metric is that
+checkpoint's. :func:`train_classifier` is the same loop for pre-training on a source task.
+:func:`head_transfer_seeds` trains the heads of several seeds at once (one batched
+linear map, gradients and Adam written out), which makes the head regime cheap enough
+to run many seeds on a CPU.
+
+**Head initialisation.** The paper uses the same head initialisation for every model
+within a seed. :func:`new_head` draws the weights and bias of a ``Linear(D, C)`` from
+PyTorch's default distribution for linear layers, U(-1/sqrt(D), 1/sqrt(D)), with a
+generator seeded by ``seed`` alone. Models of equal embedding width ``D`` therefore start
+from identical heads; for different widths "the same" can only mean the same generator
+seed (the first ``C * D`` draws of one stream, scaled by each width's bound). The order of
+the minibatches is also drawn from ``seed`` alone, so within a seed every model sees the
+training examples in the same order.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+import torch
+from torch import nn
+
+from nclib.progress import progress
+
+METRICS = ("accuracy", "auroc")
+EVAL_BATCH_SIZE = 1024
+
+
+# ----------------------------------------------------------------------------- metrics
+def score_predictions(metric: str, labels, probs) -> float:
+    """Score predicted class probabilities against the true labels.
+
+    Parameters
+    ----------
+    metric : {"accuracy", "auroc"}
+        ``accuracy``: fraction of examples whose most probable class is the label.
+        ``auroc``: area under the ROC curve of a binary task, ranking examples by the
+        probability of the positive class (column 1), as
+        :func:`sklearn.metrics.roc_auc_score`.
+    labels : array-like of shape (N,)
+        Integer class indices.
+    probs : array-like of shape (N, C)
+        Predicted class probabilities (or any scores monotone in them).
+
+    Returns
+    -------
+    float
+        In [0, 1]; larger is better.
+
+    Examples
+    --------
+    >>> score_predictions("accuracy", [0, 1, 1], [[0.9, 0.1], [0.2, 0.8], [0.6, 0.4]])
+    0.666...
+    >>> score_predictions("auroc", [0, 0, 1, 1], [[0.9, 0.1], [0.6, 0.4], [0.65, 0.35], [0.2, 0.8]])
+    0.75
+    """
+    if metric not in METRICS:
+        raise ValueError(f"unknown metric {metric!r}; known: {METRICS}")
+    labels = np.asarray(labels)
+    probs = np.asarray(probs, dtype=np.float64)
+    if labels.ndim != 1 or probs.ndim != 2 or len(labels) != len(probs):
+        raise ValueError(f"labels {labels.shape} and probs {probs.shape} must be (N,) and (N, C)")
+    if len(labels) == 0:
+        raise ValueError("cannot score an empty set of predictions")
+    if not np.isfinite(probs).all():
+        raise ValueError("predicted probabilities contain NaN or inf (did training diverge?)")
+    if metric == "accuracy":
+        return float(np.mean(probs.argmax(axis=1) == labels))
+    if probs.shape[1] != 2:
+        raise ValueError(f"auroc is defined here for binary tasks; got {probs.shape[1]} classes")
+    present = set(np.unique(labels).tolist())
+    if present != {0, 1}:
+        raise ValueError(f"auroc needs both classes 0 and 1 among the labels; found {sorted(present)}")
+    from sklearn.metrics import roc_auc_score
+
+    return float(roc_auc_score(labels, probs[:, 1]))
+
+
+# ----------------------------------------------------------------------------- results
+@dataclass
+class TrainingResult:
+    """Outcome of one training run.
+
+    Attributes
+    ----------
+    state : dict of str to torch.Tensor
+        ``state_dict`` of the best-on-validation checkpoint (copied tensors).
+    history : pandas.DataFrame
+        One row per epoch: ``epoch`` (from 1), ``train_loss`` (mean cross-entropy over
+        the epoch's examples), ``val_metric``.
+    best_epoch : int
+        Epoch of the kept checkpoint (the first one reaching the best validation metric).
+    best_val_metric : float
+    test_metric : float or None
+        The kept checkpoint's metric on the test split (``None`` for pre-training).
+    """
+
+    state: dict
+    history: pd.DataFrame
+    best_epoch: int
+    best_val_metric: float
+    test_metric: float | None = None
+
+
+# ----------------------------------------------------------------------------- checks
+def _check_settings(epochs, lr, batch_size, seed, metric) -> None:
+    if not isinstance(epochs, (int, np.integer)) or epochs < 1:
+        raise ValueError(f"epochs must be a positive integer, got {epochs!r}")
+    if not (isinstance(lr, (int, float)) and math.isfinite(lr) and lr > 0):
+        raise ValueError(f"lr must be a positive number, got {lr!r}")
+    if not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
+        raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
+    if not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
+    if metric not in METRICS:
+        raise ValueError(f"unknown metric {metric!r}; known: {METRICS}")
+
+
+def _as_labels(labels, num_classes: int, name: str) -> np.ndarray:
+    labels = np.asarray(labels)
+    if labels.ndim != 1 or len(labels) == 0:
+        raise ValueError(f"{name} must be a non-empty 1-D array, got shape {labels.shape}")
+    if not np.issubdtype(labels.dtype, np.integer):
+        raise ValueError(f"{name} must be integer class indices, got dtype {labels.dtype}")
+    if labels.min() < 0 or labels.max() >= num_classes:
+        raise ValueError(f"{name} must lie in range({num_classes}); found {labels.min()}..{labels.max()}")
+    return labels.astype(np.int64)
+
+
+def _as_inputs(inputs, num_labels: int, name: str) -> torch.Tensor:
+    array = np.ascontiguousarray(inputs, dtype=np.float32)
+    if array.ndim < 2 or len(array) != num_labels:
+        raise ValueError(f"{name} must have shape (N, ...) with N = {num_labels}, got {array.shape}")
+    if not np.isfinite(array).all():
+        raise ValueError(f"{name} contain NaN or inf")
+    return torch.from_numpy(array)
+
+
+def _check_metric_data(metric: str, num_classes: int, val_labels: np.ndarray) -> None:
+    if metric == "auroc":
+        if num_classes != 2:
+            raise ValueError(f"auroc needs a binary task, got {num_classes} classes")
+        if len(np.unique(val_labels)) < 2:
+            raise ValueError("auroc needs both classes in the validation split")
+
+
+# ----------------------------------------------------------------------------- the loop
+def _device(network: nn.Module) -> torch.device:
+    parameter = next(network.parameters(), None)
+    return parameter.device if parameter is not None else torch.device("cpu")
+
+
+def _batches(order: torch.Tensor, batch_size: int) -> list[torch.Tensor]:
+    """Split a permutation into minibatches; a trailing batch of one joins the previous
+    one (batch normalisation cannot train on a single example)."""
+    batches = list(torch.split(order, batch_size))
+    if len(batches) > 1 and len(batches[-1]) == 1:
+        batches[-2] = torch.cat(batches[-2:])
+        batches.pop()
+    return batches
+
+
+def predict_probs(network: nn.Module, inputs, batch_size: int = EVAL_BATCH_SIZE) -> np.ndarray:
+    """Softmax of ``network(inputs)`` in eval mode, without gradients, batched.
+
+    Parameters
+    ----------
+    network : torch.nn.Module
+        Maps (B, ...) inputs to (B, C) logits.
+    inputs : torch.Tensor or ndarray of shape (N, ...)
+    batch_size : int
+
+    Returns
+    -------
+    ndarray of shape (N, C), float32
+
+    Examples
+    --------
+    >>> layer = nn.Linear(2, 3)
+    >>> predict_probs(layer, np.zeros((5, 2), np.float32)).sum(axis=1).round(5).tolist()
+    [1.0, 1.0, 1.0, 1.0, 1.0]
+    """
+    inputs = torch.as_tensor(np.asarray(inputs, dtype=np.float32)) if not torch.is_tensor(inputs) else inputs
+    device = _device(network)
+    was_training = network.training
+    network.eval()
+    try:
+        with torch.no_grad():
+            chunks = [torch.softmax(network(inputs[start:start + batch_size].to(device)), dim=1).cpu()
+                      for start in range(0, len(inputs), batch_size)]
+    finally:
+        network.train(was_training)
+    return torch.cat(chunks).numpy().astype(np.float32, copy=False)
+
+
+def _fit(network, train_inputs, train_labels, val_inputs, val_labels, *,
+         epochs, lr, batch_size, seed, metric, desc) -> TrainingResult:
+    """Adam + cross-entropy for ``epochs`` epochs; keeps the best-on-validation state."""
+    device = _device(network)
+    optimizer = torch.optim.Adam(network.parameters(), lr=lr)
+    loss_function = nn.CrossEntropyLoss()
+    shuffle = torch.Generator().manual_seed(int(seed))
+    targets = torch.from_numpy(train_labels)
+    best = dict(value=-math.inf, epoch=0, state=None)
+    rows = []
+    for epoch in progress(range(1, epochs + 1), desc=desc, total=epochs):
+        network.train()
+        loss_sum = torch.zeros((), dtype=torch.float64)
+        for batch in _batches(torch.randperm(len(targets), generator=shuffle), batch_size):
+            optimizer.zero_grad(set_to_none=True)
+            loss = loss_function(network(train_inputs[batch].to(device)), targets[batch].to(device))
+            loss.backward()
+            optimizer.step()
+            loss_sum += loss.detach().double().cpu() * len(batch)
+        train_loss = float(loss_sum) / len(targets)
+        if not math.isfinite(train_loss):
+            raise ValueError(f"{desc}: training diverged at epoch {epoch} (loss {train_loss}); lower the lr")
+        val_metric = score_predictions(metric, val_labels, predict_probs(network, val_inputs))
+        rows.append((epoch, train_loss, val_metric))
+        if val_metric > best["value"]:
+            state = {name: tensor.detach().clone() for name, tensor in network.state_dict().items()}
+            best = dict(value=val_metric, epoch=epoch, state=state)
+    network.load_state_dict(best["state"])
+    history = pd.DataFrame(rows, columns=["epoch", "train_loss", "val_metric"])
+    return TrainingResult(best["state"], history, best["epoch"], best["value"])
+
+
+# ----------------------------------------------------------------------------- public API
+def new_head(embedding_dim: int, num_classes: int, seed: int) -> nn.Linear:
+    """A fresh ``Linear(embedding_dim, num_classes)`` whose initialisation depends only on ``seed``.
+
+    Weights and bias are drawn from U(-1/sqrt(D), 1/sqrt(D)), PyTorch's default range for
+    linear layers, with a ``torch.Generator`` seeded by ``seed``; the global random state
+    is neither read nor changed. Equal widths give identical heads (see the module notes).
+
+    Parameters
+    ----------
+    embedding_dim : int
+        D, the width of the embedding the head reads.
+    num_classes : int
+        C, the number of target classes.
+    seed : int
+
+    Returns
+    -------
+    torch.nn.Linear
+
+    Examples
+    --------
+    >>> a, b = new_head(4, 2, seed=3), new_head(4, 2, seed=3)
+    >>> bool(torch.equal(a.weight, b.weight)), bool(torch.equal(a.weight, new_head(4, 2, seed=4).weight))
+    (True, False)
+    """
+    if embedding_dim < 1 or num_classes < 2:
+        raise ValueError(f"need embedding_dim >= 1 and num_classes >= 2, got {embedding_dim}, {num_classes}")
+    generator = torch.Generator().manual_seed(int(seed))
+    bound = 1.0 / math.sqrt(embedding_dim)
+    head = torch.nn.utils.skip_init(nn.Linear, embedding_dim, num_classes)  # no global draws
+    with torch.no_grad():
+        head.weight.copy_(torch.rand(num_classes, embedding_dim, generator=generator) * 2 * bound - bound)
+        head.bias.copy_(torch.rand(num_classes, generator=generator) * 2 * bound - bound)
+    return head
+
+
+def train_classifier(model: nn.Module, train, val, *, epochs: int, lr: float, batch_size: int,
+                     seed: int, metric: str = "accuracy", desc: str = "train") -> TrainingResult:
+    """Train every parameter of ``model`` with Adam and cross-entropy; keep the best epoch.
+
+    Used for pre-training on a source task and by :func:`full_transfer`. Dropout and other
+    random layers draw from torch's global generator, which is seeded with ``seed`` inside
+    :func:`torch.random.fork_rng`, so runs repeat exactly and the caller's random state is
+    left as it was.
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+        Maps (B, ...) inputs to (B, C) logits. Trained in place; on return it holds the
+        best-on-validation weights.
+    train, val : nclib.data.base.Dataset
+        ``inputs`` of shape (N, ...) float32 and ``labels`` of shape (N,) in ``range(C)``;
+        C is ``len(train.classes)``.
+    epochs, lr, batch_size, seed : int, float, int, int
+    metric : {"accuracy", "auroc"}
+        Validation metric that picks the checkpoint.
+    desc : str
+        Label of the progress bar.
+
+    Returns
+    -------
+    TrainingResult
+        ``test_metric`` is ``None``.
+
+    Examples
+    --------
+    >>> from nclib.data.base import Dataset
+    >>> rng = np.random.default_rng(0)
+    >>> inputs = rng.normal(size=(60, 2)).astype(np.float32)
+    >>> labels = (inputs[:, 0] > 0).astype(np.int64)
+    >>> data = Dataset(inputs, labels, ["neg", "pos"])
+    >>> result = train_classifier(nn.Linear(2, 2), data, data, epochs=5, lr=0.1, batch_size=16, seed=0)
+    >>> result.best_val_metric > 0.9, list(result.history.columns)
+    (True, ['epoch', 'train_loss', 'val_metric'])
+    """
+    _check_settings(epochs, lr, batch_size, seed, metric)
+    num_classes = len(train.classes)
+    train_labels = _as_labels(train.labels, num_classes, "train labels")
+    val_labels = _as_labels(val.labels, num_classes, "validation labels")
+    _check_metric_data(metric, num_classes, val_labels)
+    train_inputs = _as_inputs(train.inputs, len(train_labels), "train inputs")
+    val_inputs = _as_inputs(val.inputs, len(val_labels), "validation inputs")
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(int(seed))
+        return _fit(model, train_inputs, train_labels, val_inputs, val_labels, epochs=epochs,
+                    lr=lr, batch_size=batch_size, seed=seed, metric=metric, desc=desc)
+
+
+def head_transfer(train_features, train_labels, val_features, val_labels, test_features, test_labels,
+                  *, num_classes: int, epochs: int, lr: float = 1e-4, batch_size: int = 32, seed: int,
+                  metric: str = "accuracy", desc: str = "head") -> TrainingResult:
+    """Regime (a): train a new linear head on frozen, cached embeddings.
+
+    Parameters
+    ----------
+    train_features, val_features, test_features : ndarray of shape (N_split, D)
+        Embeddings of each split by the frozen backbone.
+    train_labels, val_labels, test_labels : ndarray of shape (N_split,)
+        Integer labels in ``range(num_classes)``.
+    num_classes : int
+    epochs : int
+        The paper trains 250 epochs.
+    lr : float
+        Adam learning rate (paper: 1e-4).
+    batch_size : int
+        Paper: 32.
+    seed : int
+        Fixes the head initialisation (:func:`new_head`) and the minibatch order.
+    metric : {"accuracy", "auroc"}
+    desc : str
+        Label of the progress bar.
+
+    Returns
+    -------
+    TrainingResult
+        ``state`` holds the head's ``weight`` (C, D) and ``bias`` (C,) of the best epoch;
+        ``test_metric`` is that head's metric on the test split.
+
+    See Also
+    --------
+    head_transfer_seeds : the same for several seeds at once (faster).
+
+    Examples
+    --------
+    >>> rng = np.random.default_rng(0)
+    >>> labels = np.repeat([0, 1], 30)
+    >>> features = rng.normal(size=(60, 3)).astype(np.float32) + 4 * labels[:, None] - 2
+    >>> result = head_transfer(features, labels, features, labels, features, labels,
+    ...                        num_classes=2, epochs=3, lr=0.05, seed=0)
+    >>> result.test_metric
+    1.0
+    """
+    return head_transfer_seeds(train_features, train_labels, val_features, val_labels, test_features,
+                               test_labels, num_classes=num_classes, epochs=epochs, lr=lr,
+                               batch_size=batch_size, seeds=[seed], metric=metric, desc=desc)[0]
+
+
+def head_transfer_seeds(train_features, train_labels, val_features, val_labels, test_features, test_labels,
+                        *, num_classes: int, epochs: int, lr: float = 1e-4, batch_size: int = 32, seeds,
+                        metric: str = "accuracy", desc: str = "head", device=None) -> list[TrainingResult]:
+    """:func:`head_transfer` for several seeds at once, one independent head per seed.
+
+    The heads of all seeds are trained together as one batched linear map of shape
+    (S, D, C), with the cross-entropy gradient written out and Adam applied by hand
+    (PyTorch's defaults: betas 0.9 / 0.999, eps 1e-8, bias correction), so a step costs
+    a few tensor operations whatever the number of seeds. Each seed keeps its own
+    initialisation (:func:`new_head`), its own minibatch order and its own best
+    checkpoint: the result for a seed does not depend on the other seeds (up to float
+    rounding of the batched products).
+
+    Parameters
+    ----------
+    train_features, train_labels, val_features, val_labels, test_features, test_labels
+        As in :func:`head_transfer`.
+    num_classes, epochs, lr, batch_size, metric, desc
+        As in :func:`head_transfer`.
+    seeds : sequence of int
+        Distinct non-negative seeds.
+    device : str or torch.device, optional
+        Where the heads are trained (default: CPU). Minibatch orders are drawn on the
+        CPU, so a seed visits the examples in the same order on every device.
+
+    Returns
+    -------
+    list of TrainingResult
+        One per seed, in the order of ``seeds``.
+
+    Examples
+    --------
+    >>> rng = np.random.default_rng(0)
+    >>> labels = np.repeat([0, 1], 30)
+    >>> features = rng.normal(size=(60, 3)).astype(np.float32) + 4 * labels[:, None] - 2
+    >>> results = head_transfer_seeds(features, labels, features, labels, features, labels,
+    ...                               num_classes=2, epochs=3, lr=0.05, seeds=[0, 1])
+    >>> [r.test_metric for r in results]
+    [1.0, 1.0]
+    """
+    seeds = [int(seed) for seed in seeds]
+    if not seeds or len(set(seeds)) != len(seeds):
+        raise ValueError(f"seeds must be distinct and non-empty, got {seeds}")
+    for seed in seeds:
+        _check_settings(epochs, lr, batch_size, seed, metric)
+    splits = {}
+    for name, features, labels in (("train", train_features, train_labels),
+                                   ("validation", val_features, val_labels),
+                                   ("test", test_features, test_labels)):
+        labels = _as_labels(labels, num_classes, f"{name} labels")
+        features = _as_inputs(features, len(labels), f"{name} features")
+        if features.ndim != 2:
+            raise ValueError(f"{name} features must be 2-D (N, D), got shape {tuple(features.shape)}")
+        splits[name] = (features, labels)
+    widths = {features.shape[1] for features, _ in splits.values()}
+    if len(widths) != 1:
+        raise ValueError(f"train, validation and test features differ in width: {sorted(widths)}")
+    _check_metric_data(metric, num_classes, splits["validation"][1])
+    width = widths.pop()
+    heads = [new_head(width, num_classes, seed) for seed in seeds]
+    device = torch.device("cpu" if device is None else device)
+    splits = {name: (features.to(device), labels) for name, (features, labels) in splits.items()}
+    return _fit_heads([head.to(device) for head in heads], splits, seeds=seeds, epochs=epochs, lr=lr,
+                      batch_size=batch_size, metric=metric, desc=desc)
+
+
+ADAM_BETAS = (0.9, 0.999)
+ADAM_EPS = 1e-8
+
+
+class _BatchedHeads:
+    """S linear heads as tensors ``weight`` (S, D, C) and ``bias`` (S, 1, C), with Adam state."""
+
+    def __init__(self, heads: list[nn.Linear], lr: float):
+        with torch.no_grad():
+            self.weight = torch.stack([head.weight.detach().t() for head in heads]).contiguous()
+            self.bias = torch.stack([head.bias.detach()[None, :] for head in heads]).contiguous()
+        self.lr, self.step_count = lr, 0
+        self.moments = [(torch.zeros_like(p), torch.zeros_like(p)) for p in (self.weight, self.bias)]
+
+    def logits(self, features: torch.Tensor) -> torch.Tensor:
+        """(S, B, C) logits of (S, B, D) features, or of shared (N, D) features."""
+        if features.ndim == 2:
+            num_seeds, width, num_classes = self.weight.shape
+            flat = features @ self.weight.permute(1, 0, 2).reshape(width, num_seeds * num_classes)
+            return flat.reshape(len(features), num_seeds, num_classes).transpose(0, 1) + self.bias
+        return torch.baddbmm(self.bias, features, self.weight)
+
+    def train_step(self, features: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        """One Adam step on mean cross-entropy; returns the (S,) batch losses."""
+        log_probs = torch.log_softmax(self.logits(features), dim=2)
+        losses = -log_probs.gather(2, labels[:, :, None]).mean(dim=(1, 2))
+        gradient = log_probs.exp()
+        gradient.scatter_add_(2, labels[:, :, None], torch.full(labels[:, :, None].shape, -1.0,
+                                                                device=gradient.device))
+        gradient /= labels.shape[1]
+        gradients = (torch.bmm(features.transpose(1, 2), gradient), gradient.sum(dim=1, keepdim=True))
+        self.step_count += 1
+        beta1, beta2 = ADAM_BETAS
+        step_size = self.lr / (1 - beta1 ** self.step_count)
+        correction2 = math.sqrt(1 - beta2 ** self.step_count)
+        for parameter, grad, (mean, square) in zip((self.weight, self.bias), gradients, self.moments):
+            mean.mul_(beta1).add_(grad, alpha=1 - beta1)
+            square.mul_(beta2).addcmul_(grad, grad, value=1 - beta2)
+            parameter.addcdiv_(mean, (square.sqrt() / correction2).add_(ADAM_EPS), value=-step_size)
+        return losses
+
+    def probs(self, features: torch.Tensor) -> np.ndarray:
+        """(S, N, C) softmax probabilities of shared (N, D) features."""
+        chunks = [torch.softmax(self.logits(features[start:start + EVAL_BATCH_SIZE]), dim=2)
+                  for start in range(0, len(features), EVAL_BATCH_SIZE)]
+        return torch.cat(chunks, dim=1).cpu().numpy()
+
+    def state(self, index: int) -> dict:
+        """``state_dict`` of head ``index`` as an ``nn.Linear`` (weight (C, D), bias (C,))."""
+        return {"weight": self.weight[index].t().cpu().clone(), "bias": self.bias[index, 0].cpu().clone()}
+
+
+def _fit_heads(heads, splits, *, seeds, epochs, lr, batch_size, metric, desc) -> list[TrainingResult]:
+    train_features, train_labels = splits["train"]
+    val_features, val_labels = splits["validation"]
+    test_features, test_labels = splits["test"]
+    batched = _BatchedHeads(heads, lr)
+    generators = [torch.Generator().manual_seed(seed) for seed in seeds]
+    targets = torch.from_numpy(train_labels).to(train_features.device)
+    best = [dict(value=-math.inf, epoch=0, state=None) for _ in seeds]
+    rows = [[] for _ in seeds]
+    for epoch in progress(range(1, epochs + 1), desc=desc, total=epochs):
+        orders = torch.stack([torch.randperm(len(targets), generator=g) for g in generators])
+        loss_sums = torch.zeros(len(seeds), dtype=torch.float64)
+        for batch in _batches(torch.arange(len(targets)), batch_size):
+            index = orders[:, batch].to(train_features.device)
+            loss_sums += batched.train_step(train_features[index], targets[index]).double() * len(batch)
+        val_probs = batched.probs(val_features)
+        for k in range(len(seeds)):
+            train_loss = float(loss_sums[k]) / len(targets)
+            if not math.isfinite(train_loss):
+                raise ValueError(f"{desc} seed {seeds[k]}: training diverged at epoch {epoch}; lower the lr")
+            val_metric = score_predictions(metric, val_labels, val_probs[k])
+            rows[k].append((epoch, train_loss, val_metric))
+            if val_metric > best[k]["value"]:
+                best[k] = dict(value=val_metric, epoch=epoch, state=batched.state(k))
+    results = []
+    for k in range(len(seeds)):
+        head = heads[k]
+        head.load_state_dict(best[k]["state"])  # copies onto the head's device
+        test_metric = score_predictions(metric, test_labels, predict_probs(head, test_features))
+        history = pd.DataFrame(rows[k], columns=["epoch", "train_loss", "val_metric"])
+        results.append(TrainingResult(best[k]["state"], history, best[k]["epoch"], best[k]["value"], test_metric))
+    return results
+
+
+def full_transfer(model: nn.Module, splits, *, epochs: int, lr: float = 1e-4, batch_size: int = 32,
+                  seed: int, metric: str = "accuracy", desc: str = "full") -> TrainingResult:
+    """Regime (b): replace ``model.classifier`` by a new head and fine-tune every parameter.
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+        A backbone of the zoo contract (``embed``, ``classifier``, ``embedding_dim``). It is
+        **modified in place**: its classifier is replaced and all weights trained; pass a
+        fresh copy of the pre-trained model for every seed.
+    splits : nclib.data.base.Splits
+        ``train``, ``val`` and ``test`` datasets of the target task.
+    epochs, lr, batch_size, seed, metric, desc
+        As in :func:`head_transfer`; the new head is :func:`new_head` with this seed, the
+        same initialisation as the head regime's.
+
+    Returns
+    -------
+    TrainingResult
+        ``state`` is the whole model's best ``state_dict``; ``test_metric`` its test metric.
+
+    Examples
+    --------
+    >>> from nclib.experiments.toy import toy_splits, ToyMlp
+    >>> result = full_transfer(ToyMlp(hidden=8, embedding_dim=4, num_classes=5), toy_splits(),
+    ...                        epochs=2, lr=0.01, batch_size=32, seed=0)
+    >>> 0.0 <= result.test_metric <= 1.0, len(result.history)
+    (True, 2)
+    """
+    for attribute in ("classifier", "embedding_dim"):
+        if not hasattr(model, attribute):
+            raise ValueError(f"model has no {attribute!r}; see the model contract in nclib.models")
+    num_classes = len(splits.train.classes)
+    model.classifier = new_head(int(model.embedding_dim), num_classes, seed).to(_device(model))
+    result = train_classifier(model, splits.train, splits.val, epochs=epochs, lr=lr,
+                              batch_size=batch_size, seed=seed, metric=metric, desc=desc)
+    test_labels = _as_labels(splits.test.labels, num_classes, "test labels")
+    test_inputs = _as_inputs(splits.test.inputs, len(test_labels), "test inputs")
+    result.test_metric = score_predictions(metric, test_labels, predict_probs(model, test_inputs))
+    return result

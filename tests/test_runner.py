@@ -1,0 +1,214 @@
+"""Tests of nclib.experiments.runner on the toy experiment."""
+
+import dataclasses
+from collections import Counter
+from functools import partial
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from nclib.cache import Cache
+from nclib.evaluate import MEASURES
+from nclib.experiments import runner
+from nclib.experiments.runner import (
+    COLUMNS,
+    ExperimentConfig,
+    get_experiment,
+    pretrained_model,
+    run_experiment,
+)
+from nclib.experiments.toy import toy_experiment, toy_source, toy_splits, toy_zoo
+
+SCORES = ("nc", "leep", "logme")
+
+
+@pytest.fixture(autouse=True)
+def _quiet_single_thread(monkeypatch):
+    monkeypatch.setenv("NCLIB_PROGRESS", "0")
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+class CountingCache(Cache):
+    """A cache that counts how often each kind of entry had to be computed."""
+
+    def __init__(self, folder, enabled=True):
+        super().__init__(folder, enabled)
+        self.computed = Counter()
+
+    def _counted(self, kind, compute):
+        def wrapped():
+            self.computed[kind] += 1
+            return compute()
+        return wrapped
+
+    def arrays(self, kind, parts, compute):
+        return super().arrays(kind, parts, self._counted(kind, compute))
+
+    def weights(self, kind, parts, compute):
+        return super().weights(kind, parts, self._counted(kind, compute))
+
+
+def small_config(**changes):
+    """The quick toy experiment with one or two seeds and the three foundation scores."""
+    prepared = []
+    base = toy_experiment("quick")
+
+    def prepare(spec, cache):
+        prepared.append(spec.name)
+        return base.prepare_model(spec, cache)
+
+    settings = dict(seeds=(0, 1), scores=SCORES, prepare_model=prepare)
+    settings.update(changes)
+    return dataclasses.replace(base, **settings), prepared
+
+
+def test_toy_run_writes_the_tables_with_the_exact_columns(tmp_path):
+    config, _ = small_config()
+    results = run_experiment(config, out=tmp_path / "out", cache=Cache(tmp_path / "cache"))
+    headers = {name: pd.read_csv(tmp_path / "out" / f"{name}.csv").columns.tolist()
+               for name in ("scores", "transfer", "evaluation", "history", "models")}
+    assert headers == {
+        "scores": ["model", "score", "value"],
+        "transfer": ["model", "regime", "seed", "metric", "value"],
+        "evaluation": ["score", "regime", "measure", "value"],
+        "history": ["model", "regime", "seed", "epoch", "train_loss", "val_metric"],
+        "models": ["name", "family", "source_task", "parameters", "embedding_dim"],
+    }
+    assert (tmp_path / "out" / "run.json").is_file()
+    assert not list((tmp_path / "out").glob("*.part"))
+    for name, table in results.tables().items():
+        assert table.columns.tolist() == COLUMNS[name]
+    num_models, num_seeds = 4, 2
+    assert len(results.scores) == num_models * len(SCORES)
+    assert len(results.transfer) == num_models * 2 * num_seeds
+    assert set(results.transfer.regime) == {"head", "full"} and set(results.transfer.metric) == {"accuracy"}
+    assert results.transfer.value.between(0, 1).all()
+    assert len(results.history) == num_models * num_seeds * (config.head_epochs + config.full_epochs)
+    per_score_and_regime = len(MEASURES) + 1  # + best_in_top3
+    assert len(results.evaluation) == len(SCORES) * 2 * per_score_and_regime
+    # parameters counted by hand: Linear(8, 32) + Linear(32, 16) + Linear(16, 6) = 288 + 528 + 102
+    assert results.models.set_index("name").loc["mlp-wide", "parameters"] == 918
+    assert results.models.set_index("name").loc["mlp-narrow", "embedding_dim"] == 2
+
+
+def test_a_warm_cache_recomputes_nothing_and_gives_identical_tables(tmp_path):
+    config, prepared = small_config()
+    cache = CountingCache(tmp_path)
+    cold = run_experiment(config, cache=cache)
+    assert cache.computed["features"] == 4 * 3 and cache.computed["head_transfer"] == 4 * 2
+    assert cache.computed["full_transfer"] == 4 * 2 and cache.computed["scores"] == len(SCORES)
+    assert cache.computed["pretrained"] == 3  # the random model is not pre-trained
+    cold_prepared = len(prepared)
+    cache.computed.clear()
+    warm = run_experiment(config, cache=cache)
+    assert sum(cache.computed.values()) == 0
+    assert len(prepared) == cold_prepared  # no model built or loaded
+    for name in COLUMNS:
+        pd.testing.assert_frame_equal(cold.tables()[name], warm.tables()[name], check_exact=True)
+
+
+def test_a_changed_setting_recomputes_only_what_depends_on_it(tmp_path):
+    config, _ = small_config(seeds=(0,))
+    cache = CountingCache(tmp_path)
+    run_experiment(config, cache=cache)
+    cache.computed.clear()
+    run_experiment(dataclasses.replace(config, head_epochs=config.head_epochs + 1), cache=cache)
+    assert cache.computed == Counter({"head_transfer": 4, "head": 4})
+
+
+def test_seeds_trained_together_equal_seeds_added_later(tmp_path):
+    config, _ = small_config(full_regime=False)
+    together = run_experiment(config, cache=Cache(enabled=False)).transfer
+    cache = Cache(tmp_path)
+    run_experiment(dataclasses.replace(config, seeds=(1,)), cache=cache)
+    later = run_experiment(config, cache=cache).transfer
+    np.testing.assert_allclose(later.value, together.value, rtol=1e-6)
+
+
+def test_no_cache_runs_reproduce_each_other():
+    config, _ = small_config(seeds=(0,))
+    first = run_experiment(config, cache=Cache(enabled=False))
+    second = run_experiment(config, cache=Cache(enabled=False))
+    pd.testing.assert_frame_equal(first.transfer, second.transfer, check_exact=True)
+    pd.testing.assert_frame_equal(first.scores.drop(columns="seconds"), second.scores.drop(columns="seconds"))
+
+
+def test_head_regime_only_and_auroc_on_a_binary_target():
+    config, _ = small_config(seeds=(0,), full_regime=False, metric="auroc",
+                             load_target=partial(toy_splits, num_classes=2))
+    results = run_experiment(config, cache=Cache(enabled=False))
+    assert set(results.transfer.regime) == {"head"} and set(results.transfer.metric) == {"auroc"}
+    assert results.transfer.value.between(0, 1).all()
+    assert set(results.evaluation.regime) == {"head"}
+
+
+def test_every_registered_score_runs_on_the_toy_pool():
+    config, _ = small_config(seeds=(0,), full_regime=False, scores=None)
+    results = run_experiment(config, cache=Cache(enabled=False))
+    from nclib.scores import REGISTRY
+
+    assert set(results.scores.score) == set(REGISTRY)
+    assert np.isfinite(results.scores.value).all()
+
+
+@pytest.mark.parametrize("change, message", [
+    (dict(metric="f1"), "metric"),
+    (dict(profile="huge"), "profile"),
+    (dict(seeds=()), "seeds"),
+    (dict(seeds=(0, 0)), "seeds"),
+    (dict(seeds=(-1,)), "seeds"),
+    (dict(head_epochs=0), "epochs"),
+    (dict(scores=("no-such-score",)), "unknown"),
+    (dict(key_parts={"f": print}), "JSON"),
+    (dict(lr=0.0), "lr"),
+])
+def test_config_refuses_bad_settings(change, message):
+    with pytest.raises(ValueError, match=message):
+        dataclasses.replace(toy_experiment("quick"), **change)
+
+
+def test_run_refuses_a_bad_zoo_or_target():
+    with pytest.raises(ValueError, match="at least two"):
+        run_experiment(small_config(zoo=lambda: toy_zoo()[:1])[0], cache=Cache(enabled=False))
+    with pytest.raises(ValueError, match="unique"):
+        run_experiment(small_config(zoo=lambda: toy_zoo()[:1] * 2)[0], cache=Cache(enabled=False))
+    with pytest.raises(ValueError, match="binary"):
+        run_experiment(small_config(metric="auroc")[0], cache=Cache(enabled=False))
+
+
+def test_registry_resolves_lazily(monkeypatch):
+    assert get_experiment("toy", "paper").seeds == tuple(range(10))
+    monkeypatch.setenv("NCLIB_PROFILE", "quick")
+    assert get_experiment("toy").profile == "quick"
+    with pytest.raises(ValueError, match="unknown experiment"):
+        get_experiment("nope")
+    with pytest.raises(ValueError, match="profile"):
+        get_experiment("toy", "huge")
+    monkeypatch.setitem(runner.EXPERIMENTS, "broken", "nclib.no_such_module:config")
+    with pytest.raises(ImportError, match="broken"):
+        get_experiment("broken", "quick")
+    monkeypatch.setitem(runner.EXPERIMENTS, "direct", lambda profile: toy_experiment(profile))
+    assert isinstance(get_experiment("direct", "quick"), ExperimentConfig)
+
+
+def test_pretrained_model_caches_the_weights(tmp_path):
+    cache = CountingCache(tmp_path)
+    spec = toy_zoo()[0]
+    settings = dict(epochs=2, lr=0.01, batch_size=32)
+    first = pretrained_model(spec, cache, partial(toy_source, "gauss-a"), **settings)
+
+    def no_data():
+        raise AssertionError("the source data must not be loaded on a hit")
+
+    second = pretrained_model(spec, cache, no_data, **settings)
+    assert cache.computed["pretrained"] == 1
+    for (name, a), (_, b) in zip(first.state_dict().items(), second.state_dict().items()):
+        assert torch.equal(a, b), name
+    assert not second.training
+    pretrained_model(spec, cache, partial(toy_source, "gauss-a"), **{**settings, "epochs": 3})
+    assert cache.computed["pretrained"] == 2

@@ -1,0 +1,243 @@
+"""Tests of nclib.transfer: metrics, the head and full regimes, checkpointing, seeding."""
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from nclib.data.base import Dataset, Splits
+from nclib.experiments.toy import ToyMlp, gaussian_task, toy_splits
+from nclib.transfer import (
+    full_transfer,
+    head_transfer,
+    head_transfer_seeds,
+    new_head,
+    score_predictions,
+    train_classifier,
+)
+
+
+@pytest.fixture(autouse=True)
+def _quiet_single_thread(monkeypatch):
+    monkeypatch.setenv("NCLIB_PROGRESS", "0")
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def blobs(num_classes=3, per_class=40, width=5, distance=6.0, seed=0):
+    """Well-separated Gaussian blobs: features (N, width) float32, labels (N,)."""
+    rng = np.random.default_rng(seed)
+    labels = np.repeat(np.arange(num_classes), per_class)
+    means = np.zeros((num_classes, width))
+    means[np.arange(num_classes), np.arange(num_classes) % width] = distance
+    return (means[labels] + rng.normal(size=(len(labels), width))).astype(np.float32), labels
+
+
+# ----------------------------------------------------------------------------- metrics
+def test_accuracy_hand_case():
+    probs = [[0.9, 0.1], [0.2, 0.8], [0.6, 0.4], [0.3, 0.7]]
+    assert score_predictions("accuracy", [0, 1, 1, 1], probs) == 0.75
+
+
+def test_auroc_hand_cases():
+    # positives score 0.35 and 0.8, negatives 0.1 and 0.4: 3 of the 4 pairs are ordered
+    probs = np.array([[0.9, 0.1], [0.6, 0.4], [0.65, 0.35], [0.2, 0.8]])
+    assert score_predictions("auroc", [0, 0, 1, 1], probs) == pytest.approx(0.75)
+    # a tie between a positive and a negative counts one half: (0.5 + 1 + 1 + 1) / 4
+    tied = np.array([[0.5, 0.5], [0.8, 0.2], [0.5, 0.5], [0.1, 0.9]])
+    assert score_predictions("auroc", [0, 0, 1, 1], tied) == pytest.approx(0.875)
+
+
+@pytest.mark.parametrize("metric, labels, probs, message", [
+    ("f1", [0, 1], [[1, 0], [0, 1]], "unknown metric"),
+    ("auroc", [0, 1, 2], np.eye(3), "binary"),
+    ("auroc", [1, 1], [[0.2, 0.8], [0.4, 0.6]], "both classes"),
+    ("accuracy", [0, 1], [[np.nan, 0.5], [0.5, 0.5]], "NaN"),
+    ("accuracy", [0, 1, 1], [[1, 0], [0, 1]], "must be"),
+])
+def test_metric_refuses_bad_input(metric, labels, probs, message):
+    with pytest.raises(ValueError, match=message):
+        score_predictions(metric, labels, probs)
+
+
+# ----------------------------------------------------------------------------- head regime
+def test_head_transfer_learns_a_separable_problem():
+    features, labels = blobs(seed=0)
+    test_features, test_labels = blobs(seed=1)
+    result = head_transfer(features, labels, features, labels, test_features, test_labels,
+                           num_classes=3, epochs=15, lr=0.05, batch_size=16, seed=0)
+    assert result.test_metric >= 0.95
+    assert list(result.history.columns) == ["epoch", "train_loss", "val_metric"]
+    assert result.history.epoch.tolist() == list(range(1, 16))
+    assert result.history.train_loss.iloc[-1] < result.history.train_loss.iloc[0]
+    assert result.state["weight"].shape == (3, 5) and result.state["bias"].shape == (3,)
+
+
+def test_best_checkpoint_is_chosen_on_validation():
+    # the training labels say "x > 0", the validation labels the opposite: the more the
+    # head learns, the worse it does on validation, so the best epoch is an early one
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(200, 1)).astype(np.float32)
+    x[np.abs(x) < 0.2] += 0.5  # no point too close to the boundary
+    train_labels = (x[:, 0] > 0).astype(np.int64)
+    val_labels = 1 - train_labels
+    result = head_transfer(x, train_labels, x, val_labels, x, val_labels, num_classes=2,
+                           epochs=12, lr=0.1, batch_size=20, seed=3)
+    history = result.history
+    assert history.val_metric.iloc[-1] < history.val_metric.max()
+    assert result.best_epoch == int(history.val_metric.idxmax()) + 1  # first epoch reaching the max
+    assert result.best_val_metric == history.val_metric.max()
+    # test split == validation split: the test metric is that of the kept checkpoint
+    assert result.test_metric == pytest.approx(result.best_val_metric)
+    head = nn.Linear(1, 2)
+    head.load_state_dict(result.state)
+    with torch.no_grad():
+        predicted = head(torch.from_numpy(x)).argmax(1).numpy()
+    assert np.mean(predicted == val_labels) == pytest.approx(result.best_val_metric)
+
+
+def test_same_seed_same_head_initialisation_across_models_of_equal_width():
+    a, b = new_head(6, 3, seed=7), new_head(6, 3, seed=7)
+    assert torch.equal(a.weight, b.weight) and torch.equal(a.bias, b.bias)
+    assert not torch.equal(a.weight, new_head(6, 3, seed=8).weight)
+    bound = 1 / np.sqrt(6)
+    assert float(a.weight.detach().abs().max()) <= bound and float(a.bias.detach().abs().max()) <= bound
+    # two "models" (different embeddings of equal width) start from that head: with a
+    # negligible learning rate the kept state is still the initialisation
+    labels = np.repeat([0, 1, 2], 10)
+    first = blobs(per_class=10, width=6, seed=1)[0]
+    second = np.random.default_rng(2).normal(size=(30, 6)).astype(np.float32)
+    for features in (first, second):
+        result = head_transfer(features, labels, features, labels, features, labels, num_classes=3,
+                               epochs=1, lr=1e-12, seed=7)
+        np.testing.assert_allclose(result.state["weight"].numpy(), a.weight.detach().numpy(), atol=1e-9)
+        np.testing.assert_allclose(result.state["bias"].numpy(), a.bias.detach().numpy(), atol=1e-9)
+
+
+def test_new_head_leaves_the_global_random_state_alone():
+    torch.manual_seed(0)
+    expected = torch.rand(3)
+    torch.manual_seed(0)
+    new_head(4, 2, seed=1)
+    assert torch.equal(torch.rand(3), expected)
+
+
+def test_head_transfer_repeats_exactly_and_depends_on_the_seed():
+    features, labels = blobs(seed=4)
+    run = lambda seed: head_transfer(features, labels, features, labels, features, labels,  # noqa: E731
+                                     num_classes=3, epochs=3, lr=0.01, seed=seed)
+    first, again, other = run(5), run(5), run(6)
+    assert first.history.equals(again.history)
+    assert torch.equal(first.state["weight"], again.state["weight"])
+    assert not torch.equal(first.state["weight"], other.state["weight"])
+
+
+def test_seeds_trained_together_equal_seeds_trained_alone():
+    features, labels = blobs(seed=5)
+    common = dict(num_classes=3, epochs=4, lr=0.01, batch_size=7)
+    together = head_transfer_seeds(features, labels, features, labels, features, labels, seeds=[0, 1, 2], **common)
+    for seed, result in zip([0, 1, 2], together):
+        alone = head_transfer(features, labels, features, labels, features, labels, seed=seed, **common)
+        np.testing.assert_allclose(result.history.train_loss, alone.history.train_loss, rtol=1e-6)
+        np.testing.assert_allclose(result.state["weight"].numpy(), alone.state["weight"].numpy(), rtol=1e-5, atol=1e-7)
+        assert result.test_metric == alone.test_metric
+
+
+def test_hand_written_adam_matches_torch_autograd_and_optimizer():
+    features, labels = blobs(per_class=16, width=4, seed=6)  # 48 examples, batches of 16
+    epochs, lr, batch_size, seed = 5, 0.02, 16, 11
+    result = head_transfer(features, labels, features, labels, features, labels, num_classes=3,
+                           epochs=epochs, lr=lr, batch_size=batch_size, seed=seed)
+    # reference: nn.Linear + torch.optim.Adam + autograd, same initialisation and order
+    head = new_head(4, 3, seed)
+    optimizer = torch.optim.Adam(head.parameters(), lr=lr)
+    order = torch.Generator().manual_seed(seed)
+    x, y = torch.from_numpy(features), torch.from_numpy(labels)
+    losses, states = [], []
+    for _ in range(epochs):
+        total = 0.0
+        for batch in torch.randperm(len(y), generator=order).split(batch_size):
+            optimizer.zero_grad()
+            loss = nn.functional.cross_entropy(head(x[batch]), y[batch])
+            loss.backward()
+            optimizer.step()
+            total += loss.item() * len(batch)
+        losses.append(total / len(y))
+        states.append({k: v.detach().clone() for k, v in head.state_dict().items()})
+    np.testing.assert_allclose(result.history.train_loss, losses, rtol=1e-5)
+    kept = states[result.best_epoch - 1]
+    np.testing.assert_allclose(result.state["weight"].numpy(), kept["weight"].numpy(), rtol=1e-4, atol=1e-6)
+
+
+@pytest.mark.parametrize("change, message", [
+    (dict(train_labels=np.full(120, 3)), "range"),
+    (dict(train_features=np.full((120, 5), np.nan, np.float32)), "NaN"),
+    (dict(val_features=np.zeros((120, 4), np.float32)), "width"),
+    (dict(epochs=0), "epochs"),
+    (dict(lr=-1.0), "lr"),
+    (dict(metric="auroc"), "binary"),
+    (dict(train_labels=np.zeros(7, np.int64)), "N = 7"),
+])
+def test_head_transfer_refuses_bad_input(change, message):
+    features, labels = blobs()
+    arguments = dict(train_features=features, train_labels=labels, val_features=features, val_labels=labels,
+                     test_features=features, test_labels=labels, num_classes=3, epochs=1, seed=0)
+    arguments.update(change)
+    with pytest.raises(ValueError, match=message):
+        head_transfer(**arguments)
+
+
+# ----------------------------------------------------------------------------- full regime, pre-training
+def test_train_classifier_pretrains_and_keeps_the_callers_random_state():
+    source = toy_splits(num_classes=4, sizes=(120, 40, 40), seed=21)
+    model = ToyMlp(hidden=16, embedding_dim=8, num_classes=4)
+    torch.manual_seed(0)
+    expected = torch.rand(2)
+    torch.manual_seed(0)
+    result = train_classifier(model, source.train, source.val, epochs=8, lr=0.02, batch_size=16, seed=0)
+    assert torch.equal(torch.rand(2), expected)
+    assert result.test_metric is None and result.best_val_metric >= 0.9
+    with torch.no_grad():  # the model holds the kept checkpoint
+        predicted = model(torch.from_numpy(source.val.inputs)).argmax(1).numpy()
+    assert np.mean(predicted == source.val.labels) == pytest.approx(result.best_val_metric)
+
+
+def test_full_transfer_replaces_the_classifier_and_fine_tunes():
+    splits = toy_splits()
+    torch.manual_seed(0)
+    model = ToyMlp(hidden=16, embedding_dim=8, num_classes=6)
+    body_before = model.body[0].weight.detach().clone()
+    result = full_transfer(model, splits, epochs=15, lr=0.02, batch_size=16, seed=0)
+    assert isinstance(model.classifier, nn.Linear) and model.classifier.weight.shape == (3, 8)
+    assert not torch.equal(model.body[0].weight, body_before)  # every parameter trained
+    assert result.test_metric >= 0.9
+    assert set(result.state) == set(model.state_dict())
+
+
+def test_full_transfer_repeats_exactly():
+    def run():
+        torch.manual_seed(1)
+        model = ToyMlp(hidden=8, embedding_dim=4, num_classes=6)
+        model.body.insert(1, nn.Dropout(0.3))  # random layers draw from the seeded generator
+        return full_transfer(model, toy_splits(), epochs=3, lr=0.01, seed=4)
+
+    first, second = run(), run()
+    assert first.history.equals(second.history) and first.test_metric == second.test_metric
+
+
+def test_trailing_single_example_does_not_break_batch_norm():
+    inputs, labels = blobs(num_classes=3, per_class=11, width=4)  # 33 = 32 + 1 examples
+    data = Dataset(inputs, labels, ["a", "b", "c"])
+    model = nn.Sequential(nn.Linear(4, 8), nn.BatchNorm1d(8), nn.ReLU(), nn.Linear(8, 3))
+    result = train_classifier(model, data, data, epochs=2, lr=0.01, batch_size=32, seed=0)
+    assert len(result.history) == 2
+
+
+def test_full_transfer_auroc_on_a_binary_task():
+    splits = Splits(*[gaussian_task(2, size, seed=5, sample_seed=50 + k) for k, size in enumerate((60, 30, 30))])
+    result = full_transfer(ToyMlp(hidden=8, embedding_dim=4, num_classes=6), splits, epochs=5, lr=0.02,
+                           seed=0, metric="auroc")
+    assert 0.5 < result.test_metric <= 1.0
+    assert result.history.val_metric.between(0, 1).all()
