@@ -50,8 +50,8 @@ def embedding_panels(snapshots: dict, labels, titles=None, seed: int = 0):
     --------
     >>> rng = np.random.default_rng(0)
     >>> fig = embedding_panels({"a": rng.normal(size=(20, 3))}, np.repeat([0, 1], 10))
-    >>> len(fig.axes)
-    1
+    >>> len(fig.axes)  # one panel and the colour bar
+    2
     """
     import matplotlib.pyplot as plt
     from sklearn.decomposition import PCA

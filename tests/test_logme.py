@@ -144,3 +144,19 @@ def test_rejects_bad_arguments():
         logme_score(np.eye(4), [0, 1, 0, 1], tol=0)
     with pytest.raises(ValueError, match="all zero"):
         logme_score(np.zeros((4, 2)), [0, 1, 0, 1])
+
+
+@pytest.mark.parametrize("seed, num_samples, dim", [(6, 10, 64), (0, 21, 192), (23, 21, 512)])
+def test_slow_ridges_are_finished_without_warning_and_match_the_reference(seed, num_samples, dim):
+    # ReLU-like features with N < D: some classes have an interior maximum on a flat ridge
+    # where MacKay's updates creep for thousands of steps; others peak at beta -> infinity.
+    rng = np.random.default_rng(seed)
+    for _ in range(4):  # the same draws that exposed the slow cases
+        features = np.maximum(rng.normal(size=(num_samples, dim)), 0)
+        labels = rng.integers(0, 3, num_samples)
+        if len(set(labels)) == 3:
+            break
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        value = logme_score(features, labels)
+    assert value == pytest.approx(reference_logme(features, labels), abs=1e-6)

@@ -23,9 +23,21 @@ from typing import Callable, Mapping
 
 import pandas as pd
 
+from nclib.scores.etran import etran_score
+from nclib.scores.gbc import gbc_score
+from nclib.scores.hscore import h_score, shrinkage_h_score
+from nclib.scores.ideal import ideal_holdout_score
+from nclib.scores.knn import knn_score
 from nclib.scores.leep import leep_score
+from nclib.scores.linear_probe import linear_probe_score
 from nclib.scores.logme import logme_score
 from nclib.scores.nc import nc_score
+from nclib.scores.nce import nce_score
+from nclib.scores.ncti import ncti_score
+from nclib.scores.nleep import nleep_score
+from nclib.scores.pactran import pactran_score
+from nclib.scores.sfda import sfda_score
+from nclib.scores.transrate import transrate_score
 
 NEEDS = ("features", "source_probs", "features_pool")
 
@@ -59,6 +71,43 @@ _ENTRIES = [
               "mean log-likelihood of the empirical source-to-target label predictor"),
     ScoreInfo("logme", logme_score, "features", True, "you2021logme",
               "maximum evidence of Bayesian linear regression from features to one-hot labels"),
+    ScoreInfo("nce", nce_score, "source_probs", True, "tran2019nce",
+              "negative conditional entropy of target labels given hard source predictions"),
+    ScoreInfo("hscore", h_score, "features", True, "bao2019hscore",
+              "between-class covariance explained by the pseudo-inverse feature covariance"),
+    ScoreInfo("shrinkage_hscore", shrinkage_h_score, "features", True, "ibrahim2022newer",
+              "H-score with a Ledoit-Wolf shrunk feature covariance"),
+    ScoreInfo("nleep", nleep_score, "features", True, "li2021nleep",
+              "LEEP on the posteriors of a Gaussian mixture fitted to PCA-reduced features",
+              {"variance_fraction": 0.8, "components_per_class": 5, "max_dim": 64,
+               "max_samples": 10_000, "random_state": 0}),
+    ScoreInfo("gbc", gbc_score, "features", True, "pandy2022gbc",
+              "minus the summed Bhattacharyya coefficients between per-class Gaussians",
+              {"variant": "diagonal"}),
+    ScoreInfo("transrate", transrate_score, "features", True, "huang2022transrate",
+              "coding rate of all features minus the mean coding rate within classes",
+              {"eps": 1e-4}),
+    ScoreInfo("sfda", sfda_score, "features", True, "shao2022sfda",
+              "true-class posterior of a regularised Fisher discriminant after ConfMix"),
+    ScoreInfo("pactran", pactran_score, "features", False, "ding2022pactran",
+              "PAC-Bayes bound (Gaussian prior) on the risk of a softmax head",
+              {"lda_factor": 1.0, "max_samples": 10_000, "random_state": 0}),
+    ScoreInfo("ncti", ncti_score, "features_pool", True, "wang2023ncti",
+              "distance from neural collapse, three terms min-max normalised across the pool",
+              {"num_components": 64}),
+    ScoreInfo("etran", etran_score, "features_pool", True, "gholami2023etran",
+              "energy and LDA terms min-max normalised across the pool",
+              {"variant": "paper"}),
+    ScoreInfo("knn", knn_score, "features", True, "cover1967nearest",
+              "leave-one-out k-nearest-neighbour accuracy on the embeddings",
+              {"k": 5, "metric": "euclidean", "max_queries": 2000, "random_state": 0}),
+    ScoreInfo("linear_probe", linear_probe_score, "features", True, "kornblith2019better",
+              "cross-validated logistic-regression accuracy (the brute-force baseline)",
+              {"folds": 5, "C": 1.0, "max_samples": 10_000, "random_state": 0}),
+    ScoreInfo("ideal", ideal_holdout_score, "features", True, "suresh2023pitfalls",
+              "prototype ideal measure (nclib.scores.ideal): held-out predictive likelihood of a Bayesian "
+              "linear model; this form holds out part of the training data and has no size term",
+              {"val_fraction": 0.25, "random_state": 0}),
 ]
 
 REGISTRY: dict[str, ScoreInfo] = {entry.name: entry for entry in _ENTRIES}
@@ -131,4 +180,8 @@ def compute_scores(features, labels, source_probs=None, names=None, options=None
     return pd.DataFrame(rows, columns=["model", "score", "value", "seconds"])
 
 
-__all__ = ["REGISTRY", "ScoreInfo", "compute_scores", "leep_score", "logme_score", "nc_score"]
+__all__ = [
+    "REGISTRY", "ScoreInfo", "compute_scores", "leep_score", "logme_score", "nc_score",
+    "nce_score", "h_score", "shrinkage_h_score", "nleep_score", "gbc_score", "transrate_score",
+    "sfda_score", "pactran_score", "ncti_score", "etran_score", "knn_score", "linear_probe_score",
+]
