@@ -425,7 +425,10 @@ def _pool_scores(config, cache, base: dict, pool: dict, labels) -> pd.DataFrame:
     tables = []
     for score in progress(config.score_names(), desc=f"{config.name} scores"):
         options = dict(config.score_options.get(score, {}))
-        parts = {**base, "score": score, "options": options, "models": list(train)}
+        # the key holds the options in force, registry defaults included, so changing a
+        # default recomputes the score instead of returning a stale value
+        effective = {**REGISTRY[score].options, **options}
+        parts = {**base, "score": score, "options": effective, "models": list(train)}
 
         def compute(score=score, options=options) -> dict:
             try:
