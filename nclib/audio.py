@@ -497,13 +497,13 @@ def log_mel_dataset(paths, labels, classes, frames: int, sample_rate: int = PAPE
 
 
 def _compute_features(paths, labels, settings, progress) -> dict:
-    from tqdm.auto import tqdm
+    from nclib.progress import progress as progress_bar
 
     report = AudioReport()
     inputs, kept = [], []
     rate, window = settings["sample_rate"], settings["window_seconds"]
     n_fft = frame_settings(rate, window, settings["overlap"])[0]
-    for index, path in enumerate(tqdm(paths, desc="log-mel", disable=not progress, leave=False)):
+    for index, path in enumerate(progress_bar(paths, desc="log-mel") if progress else paths):
         result = read_audio(path, rate, min_seconds=window, silence_threshold=settings["silence_threshold"])
         if result.waveform is not None and result.waveform.size < n_fft:
             result = _skipped(Path(path), rate, TOO_SHORT, "shorter than one FFT window after resampling")

@@ -22,9 +22,6 @@ def book_style() -> None:
     --------
     >>> book_style()
     """
-    import matplotlib
-
-    matplotlib.use("Agg", force=False)
     import seaborn as sns
 
     sns.set_theme(context="notebook", style="whitegrid", palette="colorblind")

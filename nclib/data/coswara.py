@@ -207,13 +207,13 @@ def prepare_coswara(root=None, destination=None, progress: bool = False) -> Path
     >>> (out / "20200413" / "abc" / "cough-heavy.wav").read_bytes()
     b'RIFF'
     """
-    from tqdm.auto import tqdm
+    from nclib.progress import progress as progress_bar
 
     root = coswara_root(root)
     destination = Path(destination) if destination is not None else root / "extracted"
     if destination.resolve() == root.resolve():
         raise ValueError("destination must differ from root: extraction would replace the date folders")
-    for folder in tqdm(date_folders(root), desc="Coswara archives", disable=not progress, leave=False):
+    for folder in (progress_bar(date_folders(root), desc="Coswara archives") if progress else date_folders(root)):
         parts = sorted(folder.glob(f"{folder.name}.tar.gz.*"))
         if not parts:
             logger.warning("%s holds no %s.tar.gz.* parts; skipped", folder, folder.name)

@@ -1,0 +1,202 @@
+"""The audio experiment's configuration: the paper profile end to end on fixtures in the
+real data sets' layouts, the quick profile's configuration and its file-based target."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+import soundfile
+import torch
+
+from coswara_fixture import write_coswara_fixture
+from nclib.cache import Cache
+from nclib.data.coswara import coswara_splits
+from nclib.experiments import coswara
+from nclib.experiments.audio_support import captured_log, standardise_log_mel, synthetic_cough_files
+from nclib.experiments.coswara import coswara_experiment, paper_target, quick_source, quick_target
+from nclib.experiments.runner import COLUMNS, CSV_COLUMNS, run_experiment
+
+ZOO = ["dcase-scenes", "cnn-music", "cnn-speech", "crnn-music", "crnn-speech"]
+SCORES = ("nc", "leep", "logme")
+
+
+@pytest.fixture(autouse=True)
+def _quiet_single_thread(monkeypatch, tmp_path):
+    monkeypatch.setenv("NCLIB_PROGRESS", "0")
+    monkeypatch.setenv("NCLIB_DATA", str(tmp_path / "data"))  # every default cache goes here
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+# --- tiny copies of the three source data sets, in their published layouts ---------------
+
+def tone(path, frequency: float, rate: int, seconds: float = 0.3):
+    time = np.arange(int(rate * seconds)) / rate
+    noise = np.random.default_rng(int(frequency)).normal(0, 0.02, time.size)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    soundfile.write(path, 0.3 * np.sin(2 * np.pi * frequency * time) + noise, rate)
+
+
+def write_sources(root):
+    """Two classes of four clips in each of DCASE 2018 task 1A, GTZAN and Speech Commands."""
+    scenes = root / "TUT-urban-acoustic-scenes-2018-development"
+    rows = ["filename\tscene_label\tidentifier\tsource_label"]
+    for scene, frequency in (("park", 300), ("airport", 900)):
+        for index in range(4):
+            name = f"audio/{scene}-barcelona-{index}-0-a.wav"
+            tone(scenes / name, frequency + 10 * index, 48_000)
+            rows.append(f"{name}\t{scene}\tbarcelona-{index}\ta")
+    (scenes / "meta.csv").write_text("\n".join(rows) + "\n")
+    for genre, frequency in (("blues", 220), ("rock", 880)):
+        for index in range(4):
+            tone(root / "genres" / genre / f"{genre}.{index:05d}.wav", frequency + 10 * index, 22_050)
+    speech = root / "speech_commands_v0.02"
+    for word, frequency in (("yes", 400), ("no", 1200)):
+        for index in range(4):
+            tone(speech / word / f"speaker{index}_nohash_0.wav", frequency + 10 * index, 16_000, seconds=1.0)
+    (speech / "validation_list.txt").write_text("yes/speaker3_nohash_0.wav\nno/speaker3_nohash_0.wav\n")
+    (speech / "testing_list.txt").write_text("")
+
+
+# --- the paper profile, end to end ----------------------------------------------------------
+
+def test_paper_profile_runs_end_to_end_on_fixtures(tmp_path):
+    coswara_root = tmp_path / "Coswara-Data"
+    write_coswara_fixture(coswara_root)  # 48 participants, 30 with an RT-PCR result
+    write_sources(tmp_path / "sources")
+    config = coswara_experiment(
+        "paper", root=coswara_root, source_root=tmp_path / "sources", seeds=(0,), head_epochs=1,
+        full_epochs=1, frames=9, source_frames=12, pretrain_epochs=1, scores=SCORES,
+        source_classes={"scenes": 2, "music": 2, "speech": 2},
+    )
+    assert (config.metric, config.lr, config.batch_size) == ("auroc", 1e-4, 32)
+    results = run_experiment(config, out=tmp_path / "out", cache=Cache(tmp_path / "cache"))
+
+    for name in ("scores", "transfer", "evaluation"):
+        table = getattr(results, name)
+        assert list(table.columns) == COLUMNS[name]
+        written = pd.read_csv(tmp_path / "out" / f"{name}.csv")
+        assert list(written.columns) == CSV_COLUMNS[name]
+        assert len(written) == len(table)
+    transfer = results.transfer
+    assert set(transfer.metric) == {"auroc"}
+    assert sorted(transfer.regime.unique()) == ["full", "head"]
+    assert sorted(transfer.model) == sorted(ZOO * 2)  # five models x two regimes x one seed
+    assert transfer.value.between(0, 1).all()
+    assert set(results.scores.score) == set(SCORES) and len(results.scores) == 15
+    assert np.isfinite(results.scores.value).all()
+    evaluation = results.evaluation
+    assert set(evaluation.score) == set(SCORES) and set(evaluation.regime) == {"head", "full"}
+    assert {"abs_pearson", "weighted_tau", "relative_top1"} <= set(evaluation.measure)
+    # one epoch per run: a history row per model and regime
+    assert len(results.history) == 10 and set(results.history.epoch) == {1}
+    run = json.loads((tmp_path / "out" / "run.json").read_text())
+    assert run["metric"] == "auroc" and run["profile"] == "paper"
+    # the source classifiers have the fixture's two classes (LEEP reads 2-way softmaxes)
+    assert set(results.models.name) == set(ZOO)
+
+
+def test_paper_target_is_the_standardised_coswara_split(tmp_path):
+    root = tmp_path / "Coswara-Data"
+    write_coswara_fixture(root)
+    splits, report = paper_target(root, frames=9, cache=Cache(enabled=False))
+    # 18 positive and 12 negative RT-PCR participants; 70/15/15 per class:
+    # positive 13/2/3, negative 8/2/2 (boundaries at floor(fraction * n + 0.5)).
+    assert splits.sizes() == {"train": 21, "val": 4, "test": 5}
+    assert splits.train.inputs.shape[1:] == (1, 9, 64)
+    raw, _ = coswara_splits(root, seed=0, frames=9)
+    np.testing.assert_allclose(splits.test.inputs, (raw.test.inputs + 40) / 20, rtol=1e-6)
+    assert len(report) == 30
+
+
+def test_paper_source_classes_must_fit_the_classifier(tmp_path):
+    write_sources(tmp_path / "sources")
+    config = coswara_experiment("paper", source_root=tmp_path / "sources", source_frames=12, pretrain_epochs=1,
+                                source_classes={"music": 1})
+    spec = next(spec for spec in config.zoo() if spec.name == "cnn-music")
+    with pytest.raises(ValueError, match="2 classes but cnn-music has 1 outputs"):
+        config.prepare_model(spec, Cache(enabled=False))
+
+
+# --- the quick profile ------------------------------------------------------------------------
+
+def test_quick_config_is_well_formed():
+    config = coswara_experiment()
+    assert (config.name, config.profile, config.metric) == ("coswara", "quick", "auroc")
+    assert config.seeds == (0, 1, 2) and config.full_regime
+    quick = coswara.QUICK
+    assert (config.head_epochs, config.full_epochs) == (quick["head_epochs"], quick["full_epochs"])
+    assert config.scores is None  # every registered score unless asked otherwise
+    specs = config.zoo()
+    assert [spec.name for spec in specs] == ZOO
+    assert [spec.source_task for spec in specs] == ["scenes", "music", "speech", "music", "speech"]
+    assert all(spec.build().classifier.out_features == 10 for spec in specs)  # ten synthetic classes each
+    json.dumps(config.settings())  # recorded in run.json
+    assert config.key_parts["input_map"] == "(dB + 40) / 20"
+    assert "synthetic" in config.description.lower()
+
+
+def test_quick_overrides_enter_the_settings_and_the_cache_key():
+    base = coswara_experiment()
+    changed = coswara_experiment(seeds=(4,), head_epochs=2, full_epochs=1, pretrain_epochs={"scenes": 3},
+                                 source_per_class=5, scores=SCORES)
+    assert (changed.seeds, changed.head_epochs, changed.full_epochs, changed.scores) == ((4,), 2, 1, SCORES)
+    expected_epochs = {**coswara.QUICK["pretrain_epochs"], "scenes": 3}
+    assert changed.key_parts["pretrain_epochs"] == expected_epochs
+    assert changed.key_parts["source_per_class"] == {"scenes": 5, "music": 5, "speech": 5}
+    assert changed.key_parts != base.key_parts
+
+
+@pytest.mark.parametrize("arguments, message", [
+    ({"profile": "huge"}, "unknown profile"),
+    ({"pretrain_epochs": {"images": 2}}, "unknown source tasks"),
+    ({"scores": ("no-such-score",)}, "unknown or no scores"),
+])
+def test_bad_arguments_are_refused(arguments, message):
+    with pytest.raises(ValueError, match=message):
+        coswara_experiment(**arguments)
+
+
+def test_quick_target_reads_the_synthetic_files_under_the_bad_audio_policy(tmp_path):
+    with captured_log() as lines:
+        splits, report = quick_target(14, 7, duration=0.6, root=tmp_path, cache=Cache(tmp_path / "cache"))
+    # 21 clips: 3 stereo, 3 at 16 kHz, 3 at 44.1 kHz, 12 untouched; then 4 unusable files.
+    counts = {(row.reason, row.status): row.count for row in report.counts().itertuples()}
+    assert counts == {("ok", "ok"): 12, ("stereo mixed to mono", "fixed"): 3, ("resampled", "fixed"): 6,
+                      ("empty file", "skipped"): 1, ("silent", "skipped"): 1, ("too short", "skipped"): 1,
+                      ("unreadable", "skipped"): 1}
+    assert sum(line.startswith("warning: skipped") for line in lines) == 4
+    assert sum(line.startswith("info: fixed") for line in lines) == 9
+    # 14 positive: 10/2/2; 7 negative: 5/1/1
+    assert splits.sizes() == {"train": 15, "val": 3, "test": 3}
+    assert int(splits.train.labels.sum()) == 10
+    # 0.6 s at 48 kHz, 100 ms windows, 50 % overlap: 1 + (28800 - 4800) // 2400 = 11 frames
+    assert splits.train.inputs.shape[1:] == (1, 11, 64)
+    assert splits.train.inputs.min() >= -3.0 - 1e-5  # the -100 dB floor maps to -3
+
+
+def test_synthetic_files_are_written_once_in_the_promised_formats(tmp_path):
+    paths, labels, manifest = synthetic_cough_files(6, 3, duration=0.6, root=tmp_path)
+    assert [soundfile.info(p).channels for p in paths[:3]] == [2, 2, 2]
+    assert [soundfile.info(p).samplerate for p in paths[3:9]] == [16_000] * 3 + [44_100] * 3
+    assert paths[9].stat().st_size == 0 and paths[9].name == "empty.wav"
+    assert soundfile.info(paths[12]).duration == pytest.approx(0.05)
+    assert sorted(labels[:9].tolist()) == [0, 0, 0, 1, 1, 1, 1, 1, 1]
+    stamp = paths[0].stat().st_mtime_ns
+    again, _, _ = synthetic_cough_files(6, 3, duration=0.6, root=tmp_path)
+    assert again == paths and again[0].stat().st_mtime_ns == stamp  # reused, not rewritten
+    assert len(list((tmp_path / "synthetic-coswara").iterdir())) == 1  # no staging folder left
+
+
+def test_quick_source_is_standardised_and_split(tmp_path):
+    train, val = quick_source("music", 4, duration=0.5)
+    # 4 clips per class, 85/15: floor(0.85 * 4 + 0.5) = 3 train, 1 val per class
+    assert (len(train), len(val)) == (30, 10)
+    assert train.inputs.shape[1:] == (1, 24, 64)  # 0.5 s, 40 ms windows: 1 + (24000 - 1920) // 960
+    assert np.bincount(val.labels).tolist() == [1] * 10
+    assert standardise_log_mel([-40.0]).tolist() == [0.0]
