@@ -25,9 +25,9 @@ from nclib.config import data_dir
 
 PAPER = {"head_epochs": 250, "full_epochs": 250, "seeds": tuple(range(10)), "lr": 1e-4, "batch_size": 32}
 QUICK = {
-    "head_epochs": 60, "full_epochs": 3, "seeds": (0, 1, 2), "lr": 1e-3, "batch_size": 32,
-    "pretrain_epochs": 6, "pretrain_lr": 2e-3, "pretrain_batch_size": 64,
-    "source_per_class": 240, "source_classes": 10, "cifar_per_class": 150,
+    "head_epochs": 60, "full_epochs": 2, "seeds": (0, 1, 2), "lr": 1e-3, "batch_size": 32,
+    "pretrain_epochs": 5, "pretrain_lr": 2e-3, "pretrain_batch_size": 64,
+    "source_per_class": 160, "source_classes": 10, "cifar_per_class": 150,
 }
 CIFAR_ARCHIVE = "cifar-10-python.tar.gz"
 

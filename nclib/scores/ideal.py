@@ -8,26 +8,30 @@ answer, built from pieces whose every step is closed-form:
 1. **One model for every task.** The target of the downstream task is a matrix
    ``Y`` of shape (N, K): the one-hot code of the class for classification, the
    standardised values for regression. Each column is modelled by Bayesian linear
-   regression on the centred embeddings, ``y = F w + noise``, ``w ~ N(0, 1/alpha I)``,
-   ``noise ~ N(0, 1/beta I)`` (the model behind LogME, You et al. 2021).
+   regression on the embeddings, ``y = b + F w + noise``, ``w ~ N(0, 1/alpha I)``,
+   ``noise ~ N(0, 1/beta I)`` (the model behind LogME, You et al. 2021), with a free
+   intercept ``b`` that is integrated out under a flat prior.
 2. **Fit on training data.** ``alpha`` and ``beta`` maximise the evidence of the
    training targets (empirical Bayes). The evidence is maximised exactly along a 1-D
-   profile: for a fixed ratio ``r = alpha / beta`` the best ``beta`` is ``N / Q(r)`` in
-   closed form, so only ``r`` is searched (grid, then bounded refinement).
-3. **Judge on validation data.** The score is the log-likelihood of the *validation*
-   targets under the posterior predictive distribution
-   ``N(x^T m, 1/beta + x^T A^{-1} x)``: a held-out estimate of how well a linear head
-   on these embeddings will generalise, not how well it fits.
+   profile: for a fixed ratio ``r = alpha / beta`` the best ``beta`` is ``(N - 1) / Q(r)``
+   in closed form (N - 1: the intercept uses one degree of freedom), so only ``r`` is
+   searched (grid, then bounded refinement).
+3. **Judge on validation data.** The validation targets are scored under the posterior
+   predictive distribution ``N(b + x^T m, (1 + 1/N)/beta + x^T A^{-1} x)`` (``x``
+   centred on the training mean): a held-out estimate of how well a linear head on
+   these embeddings generalises. By default (``mode="prequential"``) the score adds the
+   training evidence, so that it is the code length of all targets, the training ones
+   first, then the validation ones given them; ``mode="validation"`` keeps the held-out
+   term alone, which is noisy when the validation split is small.
 4. **Pay for size.** A prior over the candidate models, ``p(model) ∝ P^(-lambda)`` for a
    model with ``P`` parameters, adds ``-lambda log P`` nats to the total. In
-   minimum-description-length terms the score is minus a two-part code length per
-   validation target: ``lambda log P`` to name the model plus the code of the
-   validation targets given the training data. The penalty is fixed while the
-   likelihood grows with the validation set, so it breaks near-ties in favour of the
-   smaller model and never overrides a clear difference; ``lambda`` sets the exchange
-   rate (``lambda log 10`` nats of total validation log-likelihood per tenfold size).
-   A BIC-style ``(P / 2) log N`` would be dominated by ``P`` (10^5 parameters against a
-   few hundred validation samples) and always choose the smallest model.
+   minimum-description-length terms (Rissanen 1978) the score is minus a two-part code
+   length per target value: ``lambda log P`` to name the model plus the code of the
+   targets. The charge is fixed while the likelihood grows with the data, so it breaks
+   near-ties in favour of the smaller model and never overrides a clear difference;
+   ``lambda`` sets the exchange rate (``lambda log 10`` nats of total log-likelihood per
+   tenfold size). A BIC-style ``(P / 2) log N`` would be dominated by ``P`` (10^5
+   parameters against a few hundred samples) and always choose the smallest model.
 
 Cost: one eigendecomposition of the smaller Gram matrix, O(N D min(N, D) + min(N, D)^3),
 shared by all K target columns, then O(M D rank) for M validation samples.
@@ -37,9 +41,9 @@ maximum evidence for real-valued targets, which LogME's authors describe and the
 classification-only scores (NC among them) have no counterpart for.
 
 For :data:`nclib.scores.REGISTRY`, whose functions see only the training embeddings and
-labels, :func:`ideal_holdout_score` splits the training data itself into a fitting part
-and a held-out part and applies no size penalty (a parameter count is not an input of
-registry scores).
+labels, :func:`ideal_holdout_score` splits the training data itself
+(:func:`holdout_split`) into a fitting part and a held-out part and applies no size
+penalty (a parameter count is not an input of registry scores).
 """
 
 from __future__ import annotations
@@ -52,9 +56,11 @@ from scipy.optimize import minimize_scalar
 from nclib._validation import as_features, check_class_sizes, encode_labels
 
 TASKS = ("classification", "regression")
+MODES = ("prequential", "validation")
 _LOG_2PI = np.log(2.0 * np.pi)
 _GRID_STEP = 0.5  # in log r
 _LOG_RANGE = (-37.0, 18.5)  # log r relative to the largest eigenvalue (about 1e-16 .. 1e8)
+_CHUNK_ROWS = 4096  # rows centred at a time: O(chunk x D) extra memory
 
 
 @dataclass(frozen=True)
@@ -77,6 +83,12 @@ class BayesianLinearFit:
         Maximum log evidence ``log p(y_k | F, alpha, beta)`` per column (total, not per sample).
     num_samples : int
         N, the number of training samples.
+    feature_mean : ndarray of shape (D,)
+        Subtracted from every input (zeros without an intercept).
+    target_mean : ndarray of shape (K,)
+        The intercept added to every prediction (zeros without an intercept).
+    intercept : bool
+        Whether the fit has a free intercept (flat prior, integrated out).
     """
 
     directions: np.ndarray
@@ -87,6 +99,9 @@ class BayesianLinearFit:
     beta: np.ndarray
     log_evidence: np.ndarray
     num_samples: int
+    feature_mean: np.ndarray
+    target_mean: np.ndarray
+    intercept: bool = False
 
     def predict(self, features) -> tuple[np.ndarray, np.ndarray]:
         """Posterior predictive mean and variance of every target column.
@@ -100,20 +115,28 @@ class BayesianLinearFit:
         mean, variance : ndarray of shape (M, K)
             ``x^T m`` and ``1/beta + x^T A^{-1} x`` with ``A = alpha I + beta F^T F``;
             directions outside the span of the training features have prior variance
-            ``1/alpha``.
+            ``1/alpha``. With an intercept, ``x`` is centred on the training mean, the
+            target mean is added to the mean and ``1 / (beta N)`` (the intercept's
+            posterior variance) to the variance.
         """
         features = as_features(features)
         if features.shape[1] != self.directions.shape[0]:
             raise ValueError(f"features have {features.shape[1]} dimensions, the fit has {self.directions.shape[0]}")
-        coordinates = features @ self.directions  # (M, r)
-        inside = (coordinates**2) @ (1.0 / (self.ratio[None, :] + self.eigenvalues[:, None]))  # (M, K)
-        if self.directions.shape[1] < self.directions.shape[0]:
-            residual = features - coordinates @ self.directions.T
-            outside = np.einsum("ij,ij->i", residual, residual)[:, None] / self.ratio[None, :]
-        else:
-            outside = 0.0
-        variance = (1.0 + inside + outside) / self.beta[None, :]
-        return features @ self.weights, variance
+        mean = np.empty((len(features), self.weights.shape[1]))
+        variance = np.empty_like(mean)
+        shrink = 1.0 / (self.ratio[None, :] + self.eigenvalues[:, None])  # (r, K)
+        intercept = 1.0 / self.num_samples if self.intercept else 0.0
+        for start in range(0, len(features), _CHUNK_ROWS):
+            rows = slice(start, start + _CHUNK_ROWS)
+            block = features[rows] - self.feature_mean
+            coordinates = block @ self.directions  # (m, r)
+            spread = 1.0 + intercept + (coordinates**2) @ shrink
+            if self.directions.shape[1] < self.directions.shape[0]:  # directions the training data lack
+                residual = block - coordinates @ self.directions.T
+                spread = spread + np.einsum("ij,ij->i", residual, residual)[:, None] / self.ratio[None, :]
+            mean[rows] = block @ self.weights + self.target_mean
+            variance[rows] = spread / self.beta[None, :]
+        return mean, variance
 
     def log_predictive(self, features, targets) -> np.ndarray:
         """Log posterior predictive density of each target value, shape (M, K).
@@ -144,20 +167,36 @@ def _as_target_matrix(targets, name: str) -> np.ndarray:
     return array
 
 
-def _spectrum(features: np.ndarray):
-    """Eigenvalues (r,) of F^T F above a rank threshold, right and left singular vectors."""
+def _centred_products(features: np.ndarray, targets: np.ndarray, mean: np.ndarray):
+    """``F_c^T F_c`` (D, D) and ``F_c^T Y`` (D, K) for ``F_c = F - mean``, in row chunks.
+
+    Centring chunk by chunk is exact (no ``F^T F - N mu mu^T`` cancellation) and never
+    holds a centred copy of the whole matrix.
+    """
+    dim = features.shape[1]
+    gram, cross = np.zeros((dim, dim)), np.zeros((dim, targets.shape[1]))
+    for start in range(0, features.shape[0], _CHUNK_ROWS):
+        block = features[start:start + _CHUNK_ROWS] - mean
+        gram += block.T @ block
+        cross += block.T @ targets[start:start + _CHUNK_ROWS]
+    return gram, cross
+
+
+def _spectrum(features: np.ndarray, targets: np.ndarray, mean: np.ndarray):
+    """Eigenvalues (r,) of F_c^T F_c above a rank threshold, right singular vectors (D, r)
+    and the projections (r, K) of the targets onto the left singular vectors."""
     num_samples, dim = features.shape
-    gram = features.T @ features if num_samples >= dim else features @ features.T
+    if num_samples >= dim:
+        gram, cross = _centred_products(features, targets, mean)
+    else:
+        centred = features - mean
+        gram = centred @ centred.T
     eigenvalues, vectors = np.linalg.eigh(gram)
     keep = eigenvalues > max(eigenvalues[-1], 0.0) * max(num_samples, dim) * np.finfo(float).eps
     eigenvalues, vectors = eigenvalues[keep], vectors[:, keep]
     if num_samples >= dim:
-        directions = vectors
-        left = features @ vectors / np.sqrt(eigenvalues)
-    else:
-        left = vectors
-        directions = features.T @ vectors / np.sqrt(eigenvalues)
-    return eigenvalues, directions, left
+        return eigenvalues, vectors, (vectors.T @ cross) / np.sqrt(eigenvalues)[:, None]
+    return eigenvalues, centred.T @ vectors / np.sqrt(eigenvalues), vectors.T @ targets
 
 
 def _profile_evidence(log_ratio, eigenvalues, projections, outside, num_samples):
@@ -177,7 +216,7 @@ def _profile_evidence(log_ratio, eigenvalues, projections, outside, num_samples)
             + 0.5 * num_samples * (np.log(num_samples / quadratic) - 1.0 - _LOG_2PI))
 
 
-def fit_bayesian_linear(features, targets) -> BayesianLinearFit:
+def fit_bayesian_linear(features, targets, intercept: bool = False) -> BayesianLinearFit:
     """Evidence-maximising Bayesian linear regression of each target column on the features.
 
     For every column ``y_k`` of the targets, ``y_k = F w + noise`` with
@@ -187,14 +226,19 @@ def fit_bayesian_linear(features, targets) -> BayesianLinearFit:
     ``r = alpha / beta`` (``beta = N / Q(r)`` in closed form): a grid over
     ``log r`` spanning 1e-16 to 1e8 times the largest eigenvalue, then a bounded scalar
     refinement. A supremum at the edge of that range (e.g. ``N < D`` and exact
-    interpolation) is approached to within the range's resolution. No centring is done
-    here.
+    interpolation) is approached to within the range's resolution.
+
+    With ``intercept=True`` the model gets a free intercept with a flat prior, which is
+    integrated out: features and targets are centred on their means and the evidence
+    is that of the N - 1 dimensions orthogonal to the constant vector (so N - 1 takes
+    the place of N in every formula). Without it (LogME's convention) nothing is centred.
 
     Parameters
     ----------
     features : array-like of shape (N, D)
     targets : array-like of shape (N,) or (N, K)
         Real values.
+    intercept : bool
 
     Returns
     -------
@@ -226,29 +270,36 @@ def fit_bayesian_linear(features, targets) -> BayesianLinearFit:
     num_samples = features.shape[0]
     if targets.shape[0] != num_samples:
         raise ValueError(f"targets have {targets.shape[0]} rows but there are {num_samples} samples")
-    if not features.any():
-        raise ValueError("features are all zero")
+    feature_mean, target_mean = np.zeros(features.shape[1]), np.zeros(targets.shape[1])
+    if intercept:
+        if num_samples < 2:
+            raise ValueError("a fit with an intercept needs at least two samples")
+        feature_mean, target_mean = features.mean(axis=0), targets.mean(axis=0)
+        targets = targets - target_mean
+    effective = num_samples - 1 if intercept else num_samples
     norms = np.sum(targets**2, axis=0)
     if (norms == 0).any():
         raise ValueError(f"target column {int(np.argmax(norms == 0))} is all zero (constant after centring?)")
-    eigenvalues, directions, left = _spectrum(features)
-    projections = left.T @ targets  # (r, K)
+    eigenvalues, directions, projections = _spectrum(features, targets, feature_mean)  # (r,), (D, r), (r, K)
+    if len(eigenvalues) == 0:
+        raise ValueError("features are all zero" + (" after centring (constant features)" if intercept else ""))
     outside = np.maximum(norms - np.sum(projections**2, axis=0), 0.0)
     rank = len(eigenvalues)
-    if rank < num_samples and (outside <= 1e-10 * norms).any():
+    if rank < effective and (outside <= 1e-10 * norms).any():
         column = int(np.argmax(outside <= 1e-10 * norms))
         raise ValueError(f"the evidence is unbounded: target column {column} lies in the span of features "
-                         f"of rank {rank} < N = {num_samples} (duplicated samples?)")
-    log_ratio = _best_log_ratio(eigenvalues, projections, outside, num_samples)
+                         f"of rank {rank} < {effective} (duplicated samples?)")
+    log_ratio = _best_log_ratio(eigenvalues, projections, outside, effective)
     ratio = np.exp(log_ratio)
-    evidence = np.array([_profile_evidence(log_ratio[k], eigenvalues, projections[:, [k]], outside[k], num_samples)[0, 0]
+    evidence = np.array([_profile_evidence(log_ratio[k], eigenvalues, projections[:, [k]], outside[k], effective)[0, 0]
                          for k in range(targets.shape[1])])
     quadratic = np.sum(projections**2 * ratio / (ratio + eigenvalues[:, None]), axis=0) + outside
-    beta = num_samples / quadratic
+    beta = effective / quadratic
     coefficients = np.sqrt(eigenvalues)[:, None] * projections / (ratio[None, :] + eigenvalues[:, None])
     return BayesianLinearFit(directions=directions, eigenvalues=eigenvalues, weights=directions @ coefficients,
                              ratio=ratio, alpha=ratio * beta, beta=beta, log_evidence=evidence,
-                             num_samples=num_samples)
+                             num_samples=num_samples, feature_mean=feature_mean, target_mean=target_mean,
+                             intercept=intercept)
 
 
 def _best_log_ratio(eigenvalues, projections, outside, num_samples) -> np.ndarray:
@@ -304,7 +355,7 @@ def logme_regression_score(features, targets) -> float:
 
 
 def _prepare_targets(train_targets, val_targets, task: str, num_train: int, num_val: int):
-    """Target matrices (centred on the training mean) for a classification or regression task."""
+    """Target matrices for a classification (one-hot) or regression (scaled) task."""
     if task == "classification":
         train_codes, classes = encode_labels(train_targets, num_train)
         check_class_sizes(train_codes, classes, 1, "ideal_score")
@@ -314,7 +365,8 @@ def _prepare_targets(train_targets, val_targets, task: str, num_train: int, num_
             raise ValueError(f"val_targets must be 1-D with {num_val} entries, got shape {val_values.shape}")
         unknown = [v for v in val_values.tolist() if v not in lookup]
         if unknown:
-            raise ValueError(f"val_targets hold classes absent from the training targets: {sorted(set(map(str, unknown)))[:5]}")
+            absent = sorted(set(map(str, unknown)))[:5]
+            raise ValueError(f"val_targets hold classes absent from the training targets: {absent}")
         train = np.eye(len(classes))[train_codes]
         val = np.eye(len(classes))[[lookup[v] for v in val_values.tolist()]]
     elif task == "regression":
@@ -329,33 +381,41 @@ def _prepare_targets(train_targets, val_targets, task: str, num_train: int, num_
         train, val = train / scale, val / scale
     else:
         raise ValueError(f"task must be one of {TASKS}, got {task!r}")
-    mean = train.mean(axis=0)
-    return train - mean, val - mean
+    return train, val
 
 
 def ideal_terms(train_features, train_targets, val_features, val_targets, *, task: str = "classification",
-                num_parameters: int | None = None, complexity_weight: float = 1.0) -> dict:
-    """The parts of :func:`ideal_score`: held-out fit, size penalty and their combination.
+                mode: str = "prequential", num_parameters: int | None = None,
+                complexity_weight: float = 1.0) -> dict:
+    """The parts of :func:`ideal_score`: training evidence, validation fit, size charge.
 
     Parameters are those of :func:`ideal_score`.
 
     Returns
     -------
     dict
-        ``value`` (the score), ``log_predictive`` (total validation log-likelihood, nats),
-        ``penalty`` (``complexity_weight * log(num_parameters)``, 0 without a count),
-        ``num_targets`` (M * K), ``log_evidence`` (training evidence per sample and
-        column), ``alpha`` and ``beta`` (ndarray of shape (K,)).
+        ``value`` (the score), ``log_evidence`` (maximum log evidence of the training
+        targets, nats, summed over columns), ``log_predictive`` (log-likelihood of the
+        validation targets, nats, summed), ``penalty`` (``complexity_weight *
+        log(num_parameters)``, 0 without a count), ``num_targets`` (the divisor of the
+        mode: ``M K`` or ``(N - 1 + M) K``), ``alpha`` and ``beta`` (ndarray of shape (K,)).
 
     Examples
     --------
     >>> rng = np.random.default_rng(0)
     >>> labels = np.repeat([0, 1], 20)
     >>> features = rng.normal(size=(40, 3)) + 2 * labels[:, None]
-    >>> terms = ideal_terms(features[::2], labels[::2], features[1::2], labels[1::2], num_parameters=100)
-    >>> bool(np.isclose(terms["value"], (terms["log_predictive"] - np.log(100)) / 40))
+    >>> args = (features[::2], labels[::2], features[1::2], labels[1::2])
+    >>> held_out = ideal_terms(*args, mode="validation", num_parameters=100)
+    >>> bool(np.isclose(held_out["value"], (held_out["log_predictive"] - np.log(100)) / (20 * 2)))
+    True
+    >>> both = ideal_terms(*args, num_parameters=100)
+    >>> total = both["log_evidence"] + both["log_predictive"] - np.log(100)
+    >>> bool(np.isclose(both["value"], total / ((19 + 20) * 2)))
     True
     """
+    if mode not in MODES:
+        raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
     train_features = as_features(train_features, "train_features")
     val_features = as_features(val_features, "val_features")
     if train_features.shape[1] != val_features.shape[1]:
@@ -366,35 +426,49 @@ def ideal_terms(train_features, train_targets, val_features, val_targets, *, tas
     if not (np.isfinite(complexity_weight) and complexity_weight >= 0):
         raise ValueError(f"complexity_weight must be finite and non-negative, got {complexity_weight!r}")
     train, val = _prepare_targets(train_targets, val_targets, task, len(train_features), len(val_features))
-    centre = train_features.mean(axis=0)
-    fit = fit_bayesian_linear(train_features - centre, train)
-    log_predictive = float(np.sum(fit.log_predictive(val_features - centre, val)))
+    fit = fit_bayesian_linear(train_features, train, intercept=True)
+    log_evidence = float(np.sum(fit.log_evidence))
+    log_predictive = float(np.sum(fit.log_predictive(val_features, val)))
     penalty = complexity_weight * float(np.log(num_parameters)) if num_parameters is not None else 0.0
-    num_targets = val.size
-    return {"value": (log_predictive - penalty) / num_targets, "log_predictive": log_predictive,
-            "penalty": penalty, "num_targets": num_targets,
-            "log_evidence": fit.log_evidence / fit.num_samples, "alpha": fit.alpha, "beta": fit.beta}
+    if mode == "validation":
+        total, num_targets = log_predictive, val.size
+    else:
+        total, num_targets = log_evidence + log_predictive, (len(train) - 1 + len(val)) * val.shape[1]
+    return {"value": (total - penalty) / num_targets, "log_evidence": log_evidence,
+            "log_predictive": log_predictive, "penalty": penalty, "num_targets": num_targets,
+            "alpha": fit.alpha, "beta": fit.beta}
 
 
 def ideal_score(train_features, train_targets, val_features, val_targets, *, task: str = "classification",
-                num_parameters: int | None = None, complexity_weight: float = 1.0) -> float:
-    """Prototype ideal transferability score: held-out Bayesian predictive fit minus a size cost.
+                mode: str = "prequential", num_parameters: int | None = None,
+                complexity_weight: float = 1.0) -> float:
+    """Prototype ideal transferability score: description length of the targets plus a size cost.
 
-    A Bayesian linear model of the task's targets on the centred embeddings is fitted to
-    the *training* data (evidence-maximised ``alpha``, ``beta``: see
-    :func:`fit_bayesian_linear`), and scored by the log-likelihood of the *validation*
-    targets under its posterior predictive distribution. A prior ``p(model) ∝ P^-lambda``
-    over candidate models of ``P`` parameters subtracts ``lambda log P`` nats. The result
-    is divided by the number of validation targets (M samples times K columns):
+    A Bayesian linear model (with intercept) of the task's targets on the embeddings is
+    fitted to the *training* data (evidence-maximised ``alpha``, ``beta``: see
+    :func:`fit_bayesian_linear`) and used to predict the *validation* targets. The score
+    is minus the description length of the targets per target value, in nats:
 
-    .. math:: S = \\frac{1}{MK}\\Big(\\sum_{i \\le M,\\,k \\le K}
-              \\log p(y^{val}_{ik} \\mid x^{val}_i, F^{train}, Y^{train}) - \\lambda \\log P\\Big).
+    * ``mode="prequential"`` (default): the training targets coded by the model's
+      evidence, then the validation targets by its posterior predictive distribution
+      (the chain rule: together the evidence of all targets, with the hyper-parameters
+      set on the training part):
 
-    It is task-agnostic (the same formula for class labels, coded one-hot, and for
-    real-valued targets, standardised with the training mean and deviation), uses
-    training and validation data, knows the model's size, and costs one
-    eigendecomposition. **Larger is better.** See the module notes for the choice of
-    the penalty, and the book's chapter "Towards an ideal measure" for its evaluation.
+      .. math:: S = \\frac{\\log p(Y^{tr} \\mid F^{tr}) + \\log p(Y^{val} \\mid F^{val}, F^{tr}, Y^{tr})
+                - \\lambda \\log P}{(N - 1 + M) K};
+
+    * ``mode="validation"``: the validation targets only, a purely held-out estimate,
+      ``S = (log p(Y^val | F^val, F^tr, Y^tr) - lambda log P) / (M K)``.
+
+    ``lambda log P`` is the code length of a prior ``p(model) ∝ P^-lambda`` over candidate
+    models of ``P`` parameters. With few validation samples the validation mode is noisy
+    (the book's chapter "Towards an ideal measure" shows how noisy); the prequential mode
+    adds the training evidence, which every training sample informs.
+
+    The score is task-agnostic (the same formula for class labels, coded one-hot, and for
+    real-valued targets, standardised with the training deviation), uses training and
+    validation data, knows the model's size and costs one eigendecomposition.
+    **Larger is better.** See the module notes for the choice of the penalty.
 
     Parameters
     ----------
@@ -408,27 +482,29 @@ def ideal_score(train_features, train_targets, val_features, val_targets, *, tas
     val_targets : array-like of shape (M,) or (M, K)
         Validation labels (classes seen in training) or values.
     task : {"classification", "regression"}
+    mode : {"prequential", "validation"}
     num_parameters : int, optional
         Parameter count P of the backbone; ``None`` drops the size term.
     complexity_weight : float
-        lambda >= 0: nats of total validation log-likelihood a model must gain per
-        factor ``e`` in size (default 1).
+        lambda >= 0: nats of total log-likelihood a model must gain per factor ``e`` in
+        size (default 1).
 
     Returns
     -------
     float
-        Nats per validation target.
+        Nats per target value.
 
     Raises
     ------
     ValueError
         Bad shapes or values, unseen validation classes, a constant regression target,
-        a bad parameter count or weight.
+        a bad mode, parameter count or weight.
 
     References
     ----------
     Suresh, Abrol and Thakur, Pitfalls in Measuring Neural Transferability, Sec. 5.2 (the
-    four properties); MacKay (1992) and You et al. (2021) (the Bayesian linear model).
+    four properties); MacKay (1992) and You et al. (2021) (the Bayesian linear model);
+    Rissanen (1978) (description length).
 
     Examples
     --------
@@ -443,28 +519,70 @@ def ideal_score(train_features, train_targets, val_features, val_targets, *, tas
     >>> bool(small > large)
     True
     """
-    return ideal_terms(train_features, train_targets, val_features, val_targets, task=task,
+    return ideal_terms(train_features, train_targets, val_features, val_targets, task=task, mode=mode,
                        num_parameters=num_parameters, complexity_weight=complexity_weight)["value"]
 
 
-def ideal_holdout_score(features, labels, val_fraction: float = 0.25, random_state: int = 0) -> float:
+def holdout_split(codes, val_fraction: float = 0.25, random_state: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Seeded per-class split into a fitting part and a held-out part.
+
+    Each class of n samples holds out ``round(val_fraction * n)`` of them, but at least
+    one when n >= 2 and never all of them, so every class keeps a fitting sample and
+    every class with two or more samples is also judged on held-out data.
+
+    Parameters
+    ----------
+    codes : array-like of shape (N,)
+        Integer class codes.
+    val_fraction : float
+        In (0, 0.5].
+    random_state : int
+
+    Returns
+    -------
+    fit, held_out : ndarray of int64
+        Sorted indices; together a partition of ``range(N)``.
+
+    Examples
+    --------
+    >>> fit, held_out = holdout_split([0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 2])
+    >>> len(fit), len(held_out), sorted(np.asarray([0] * 8 + [1, 1, 2])[held_out].tolist())
+    (8, 3, [0, 0, 1])
+    """
+    if not 0 < val_fraction <= 0.5:
+        raise ValueError(f"val_fraction must lie in (0, 0.5], got {val_fraction!r}")
+    codes = np.asarray(codes)
+    rng = np.random.default_rng(random_state)
+    held_out = []
+    for value in np.unique(codes):
+        members = rng.permutation(np.flatnonzero(codes == value))
+        count = min(max(int(round(val_fraction * len(members))), 1), len(members) - 1)
+        held_out.extend(members[:count])
+    mask = np.zeros(len(codes), dtype=bool)
+    mask[np.asarray(held_out, dtype=np.int64)] = True
+    return np.flatnonzero(~mask), np.flatnonzero(mask)
+
+
+def ideal_holdout_score(features, labels, val_fraction: float = 0.25, random_state: int = 0,
+                        mode: str = "prequential") -> float:
     """Registry form of :func:`ideal_score`: held-out part carved from the training data, no size term.
 
     Registry scores see only the target training embeddings and labels, so this form
-    splits them, stratified by class (:func:`nclib.data.base.stratified_split` with
-    ``random_state``), into a fitting part and a held-out part of ``val_fraction``, and
-    returns :func:`ideal_score` (classification) without a parameter penalty. Use
-    :func:`ideal_score` directly to score on a real validation split and to charge for
-    model size. **Larger is better.**
+    splits them per class (:func:`holdout_split` with ``random_state``) into a fitting
+    part and a held-out part of about ``val_fraction``, and returns :func:`ideal_score`
+    (classification, ``mode``) without a parameter penalty. Use :func:`ideal_score` directly to
+    score on a real validation split and to charge for model size. **Larger is better.**
 
     Parameters
     ----------
     features : array-like of shape (N, D)
     labels : array-like of shape (N,)
-        At least two classes; every class needs at least one fitting sample.
+        At least two classes, at least one with two samples.
     val_fraction : float
         Share of each class held out, in (0, 0.5].
     random_state : int
+    mode : {"prequential", "validation"}
+        As in :func:`ideal_score`.
 
     Returns
     -------
@@ -478,19 +596,13 @@ def ideal_holdout_score(features, labels, val_fraction: float = 0.25, random_sta
     >>> bool(ideal_holdout_score(good, labels) > ideal_holdout_score(rng.normal(size=(80, 3)), labels))
     True
     """
-    from nclib.data.base import stratified_split
-
-    if not 0 < val_fraction <= 0.5:
-        raise ValueError(f"val_fraction must lie in (0, 0.5], got {val_fraction!r}")
     features = as_features(features)
     codes, classes = encode_labels(labels, features.shape[0])
-    check_class_sizes(codes, classes, 1, "ideal_holdout_score")
-    fit_part, held_out = stratified_split(codes, (1.0 - val_fraction, val_fraction), seed=int(random_state))
+    fit_part, held_out = holdout_split(codes, val_fraction, random_state)
     if len(held_out) == 0:
-        raise ValueError(f"ideal_holdout_score: {len(codes)} samples leave no held-out part at "
-                         f"val_fraction={val_fraction}")
-    return ideal_score(features[fit_part], codes[fit_part], features[held_out], codes[held_out])
+        raise ValueError("ideal_holdout_score: every class has a single sample, nothing can be held out")
+    return ideal_score(features[fit_part], codes[fit_part], features[held_out], codes[held_out], mode=mode)
 
 
-__all__ = ["BayesianLinearFit", "fit_bayesian_linear", "ideal_holdout_score", "ideal_score", "ideal_terms",
-           "logme_regression_score"]
+__all__ = ["BayesianLinearFit", "fit_bayesian_linear", "holdout_split", "ideal_holdout_score", "ideal_score",
+           "ideal_terms", "logme_regression_score"]
