@@ -14,7 +14,8 @@ never repeat an experiment:
   :func:`winners`;
 * **agreement** — :func:`oriented_scores`, :func:`score_agreement`, :func:`score_picks`;
 * **generalisation** — :func:`split_scores` (scores on train vs held-out embeddings),
-  :func:`training_size_sweep` (scores and head transfer on smaller training sets);
+  :func:`training_size_sweep` (scores and head transfer on smaller training sets) and
+  :func:`sweep_picks`;
 * **beyond classification** — :func:`input_intensity`, :func:`ridge_transfer`,
   :func:`clustering_quality`;
 * **size** — :func:`pareto_front`;
