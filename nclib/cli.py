@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import logging
 import sys
 from pathlib import Path
 
@@ -203,6 +204,8 @@ def main(argv=None) -> int:
     >>> main(["run", "no-such-experiment"])
     2
     """
+    if argv is None:  # a real command line: show nclib's warnings (skipped files, ...) on stderr
+        logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     try:
         args = _parser().parse_args(argv)
     except SystemExit as exit_:  # argparse has printed its message (or the help)
