@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 
 from nclib._validation import features_and_labels
-from nclib.scores.nc import nc_score
+from nclib.scores.nc import class_means, nc_score
 
 
 def within_class_variability(features, labels) -> float:
@@ -43,9 +43,7 @@ def within_class_variability(features, labels) -> float:
     0.0
     """
     features, codes, classes, counts = features_and_labels(features, labels, "within_class_variability", 1)
-    means = np.zeros((len(classes), features.shape[1]))
-    np.add.at(means, codes, features)
-    means /= counts[:, None]
+    means = class_means(features, codes, counts)
     centred = features - means[codes]
     within = centred.T @ centred / len(features)
     between_dev = means - features.mean(axis=0)

@@ -10,7 +10,8 @@ VARIANTS = ("paper", "reference")
 _CHUNK_ROWS = 1024
 
 
-def _class_means(features, codes, counts):
+def class_means(features, codes, counts):
+    """Class means, shape (C, D), from integer codes (one ``onehot.T @ features`` product)."""
     onehot = np.zeros((features.shape[0], len(counts)))
     onehot[np.arange(features.shape[0]), codes] = 1.0
     return (onehot.T @ features) / counts[:, None]
@@ -88,7 +89,7 @@ def nc_score(features, labels, variant: str = "paper") -> float:
     if variant not in VARIANTS:
         raise ValueError(f"variant must be one of {VARIANTS}, got {variant!r}")
     features, codes, classes, counts = features_and_labels(features, labels, "nc_score", 2)
-    means = _class_means(features, codes, counts)
+    means = class_means(features, codes, counts)
     distances = distances_to_class_means(features, codes, means)
     pair_i, pair_j = np.triu_indices(len(classes), k=1)
     pair_distances = np.linalg.norm(means[pair_i] - means[pair_j], axis=1)
