@@ -24,17 +24,30 @@ paper leaves open:
   ``"skipped"`` with a reason that is logged (logger ``"nclib.audio"``) and counted in an
   :class:`AudioReport`; nothing is dropped silently and nothing crashes.
 
-The bad-audio policy, case by case (status, then reason):
+The bad-audio policy, case by case (status, then reason). The header is read first
+(``soundfile.info``) and checked before a single sample is decoded; samples are then
+decoded in bounded blocks, so memory never exceeds ``max_seconds`` of mono audio plus one
+block, whatever a header claims:
 
 * file missing: skipped, ``"missing file"``;
 * file of 0 bytes, or a header without samples: skipped, ``"empty file"``;
 * not decodable (corrupt, foreign format): skipped, ``"unreadable"`` (the decoder's
   message is kept as the detail);
+* a header sample rate below 1 kHz or above 384 kHz (:data:`MIN_FILE_RATE`,
+  :data:`MAX_FILE_RATE`): skipped, ``"implausible sample rate"``;
+* longer than ``max_seconds`` (default :data:`MAX_SECONDS`), by the header's frame count
+  or by what is actually decoded: skipped, ``"too long"``;
 * NaN or infinite samples: skipped, ``"non-finite samples"``;
+* a sample beyond ``max_amplitude`` in absolute value (default :data:`MAX_AMPLITUDE`;
+  decoded audio is nominally in [-1, 1], so such a file holds garbage or unscaled
+  integers): skipped, ``"out-of-range samples"``;
+* mixing or resampling that overflows float32, or a spectrogram that is not finite:
+  skipped, ``"overflow"`` -- no non-finite value ever reaches the features;
 * peak amplitude below 1e-4 (-80 dBFS): skipped, ``"silent"``;
 * shorter than one FFT window: skipped, ``"too short"`` -- not one frame of real signal
   exists, so its feature would be nothing but padding;
-* two or more channels: fixed, averaged to mono, ``"stereo mixed to mono"``;
+* two or more channels: fixed, averaged to mono (in float64, so any number of full-scale
+  channels mixes without overflow), ``"stereo mixed to mono"``;
 * another sample rate: fixed, ``librosa.resample`` (soxr, high quality) to the
   requested rate, ``"resampled"`` (the detail names both rates).
 """
@@ -58,6 +71,15 @@ PAPER_WINDOW_SECONDS = 0.1
 PAPER_OVERLAP = 0.5
 SILENCE_THRESHOLD = 1e-4
 POWER_FLOOR = 1e-10
+MIN_FILE_RATE = 1_000
+"""Lowest plausible sample rate of a recording, in Hz."""
+MAX_FILE_RATE = 384_000
+"""Highest plausible sample rate of a recording, in Hz."""
+MAX_SECONDS = 300.0
+"""Default longest recording read, in seconds (bounds memory: 5 minutes)."""
+MAX_AMPLITUDE = 1e3
+"""Default largest plausible absolute sample value after decoding (nominal range [-1, 1])."""
+_BLOCK_SAMPLES = 1 << 22  # samples (all channels) decoded at a time: 32 MiB of float64
 POLICIES = ("pad", "repeat")
 
 MISSING = "missing file"
@@ -66,6 +88,10 @@ UNREADABLE = "unreadable"
 NON_FINITE = "non-finite samples"
 SILENT = "silent"
 TOO_SHORT = "too short"
+BAD_RATE = "implausible sample rate"
+TOO_LONG = "too long"
+OUT_OF_RANGE = "out-of-range samples"
+OVERFLOW = "overflow"
 STEREO = "stereo mixed to mono"
 RESAMPLED = "resampled"
 
@@ -272,12 +298,16 @@ class AudioResult:
 
 def read_audio(path, sample_rate: int = PAPER_SAMPLE_RATE,
                min_seconds: float = PAPER_WINDOW_SECONDS,
-               silence_threshold: float = SILENCE_THRESHOLD) -> AudioResult:
+               silence_threshold: float = SILENCE_THRESHOLD,
+               max_seconds: float = MAX_SECONDS,
+               max_amplitude: float = MAX_AMPLITUDE) -> AudioResult:
     """Read a recording as mono float32 at ``sample_rate``, applying the bad-audio policy.
 
     Decoding is done by soundfile (libsndfile); the policy is the table in the module
-    docstring. Skips are logged as warnings and fixes as info on logger
-    ``"nclib.audio"``; the function never raises for a bad file.
+    docstring. The header (rate, length) is checked before any sample is decoded, and
+    samples are decoded block by block, so a file whose header lies cannot make this
+    allocate more than ``max_seconds`` of audio. Skips are logged as warnings and fixes as
+    info on logger ``"nclib.audio"``; the function never raises for a bad file.
 
     Parameters
     ----------
@@ -290,10 +320,21 @@ def read_audio(path, sample_rate: int = PAPER_SAMPLE_RATE,
     silence_threshold : float
         Clips whose peak absolute amplitude is below this are skipped as ``"silent"``
         (1e-4 = -80 dBFS, about three steps of 16-bit quantisation).
+    max_seconds : float
+        Clips longer than this are skipped as ``"too long"`` (default 300 s).
+    max_amplitude : float
+        Clips with a sample beyond this in absolute value are skipped as
+        ``"out-of-range samples"`` (default 1e3; ``numpy.inf`` disables the check).
 
     Returns
     -------
     AudioResult
+        ``waveform`` of shape (num_samples,) float32, finite, or ``None`` when skipped.
+
+    Raises
+    ------
+    ValueError
+        Only for bad arguments (a non-positive rate or limit), never for a bad file.
 
     Examples
     --------
@@ -301,6 +342,10 @@ def read_audio(path, sample_rate: int = PAPER_SAMPLE_RATE,
     'skipped'
     """
     sample_rate = _positive_rate(sample_rate)
+    if not (max_seconds > 0):  # also refuses NaN
+        raise ValueError(f"max_seconds must be positive, got {max_seconds}")
+    if not (max_amplitude > 0):
+        raise ValueError(f"max_amplitude must be positive, got {max_amplitude}")
     path = Path(path)
     if not path.is_file():
         return _skipped(path, sample_rate, MISSING, "no such file")
@@ -309,18 +354,31 @@ def read_audio(path, sample_rate: int = PAPER_SAMPLE_RATE,
     import soundfile
 
     try:
-        data, file_rate = soundfile.read(path, dtype="float32", always_2d=True)
+        header = soundfile.info(str(path))
     except (RuntimeError, OSError, ValueError, TypeError) as error:  # LibsndfileError is a RuntimeError
         return _skipped(path, sample_rate, UNREADABLE, str(error))
-    if data.shape[0] == 0 or data.shape[1] == 0:
+    file_rate, channels, frames = int(header.samplerate), int(header.channels), int(header.frames)
+    if frames <= 0 or channels <= 0:
         return _skipped(path, sample_rate, EMPTY, "a header but no samples")
-    if not np.isfinite(data).all():
-        return _skipped(path, sample_rate, NON_FINITE, "NaN or infinite samples")
+    if not MIN_FILE_RATE <= file_rate <= MAX_FILE_RATE:
+        return _skipped(path, sample_rate, BAD_RATE,
+                        f"header says {file_rate} Hz, outside {MIN_FILE_RATE}..{MAX_FILE_RATE} Hz")
+    max_frames = int(max_seconds * file_rate)
+    if frames > max_frames:
+        return _skipped(path, sample_rate, TOO_LONG,
+                        f"header says {frames} frames = {frames / file_rate:.1f} s > {max_seconds:g} s")
+    try:
+        samples = _decode_mono(soundfile, path, channels, max_frames, max_amplitude)
+    except _Skip as skip:
+        return _skipped(path, sample_rate, skip.reason, skip.detail)
+    except (RuntimeError, OSError, ValueError, TypeError, MemoryError) as error:
+        return _skipped(path, sample_rate, UNREADABLE, str(error))
+    if samples.size == 0:
+        return _skipped(path, sample_rate, EMPTY, "a header but no samples")
     fixes, notes = [], []
-    if data.shape[1] > 1:
+    if channels > 1:
         fixes.append(STEREO)
-        notes.append(f"{data.shape[1]} channels averaged")
-    samples = data.mean(axis=1, dtype=np.float32) if data.shape[1] > 1 else data[:, 0]
+        notes.append(f"{channels} channels averaged")
     peak = float(np.abs(samples).max())
     if peak < silence_threshold:
         return _skipped(path, sample_rate, SILENT, f"peak amplitude {peak:.3g} < {silence_threshold:g}")
@@ -329,7 +387,11 @@ def read_audio(path, sample_rate: int = PAPER_SAMPLE_RATE,
         return _skipped(path, sample_rate, TOO_SHORT,
                         f"{duration * 1000:.1f} ms < one {min_seconds * 1000:g} ms window")
     if file_rate != sample_rate:
-        samples = _resample(samples, file_rate, sample_rate)
+        with np.errstate(over="ignore", invalid="ignore"):
+            samples = np.asarray(_resample(samples, file_rate, sample_rate), dtype=np.float32)
+        if not np.isfinite(samples).all():
+            return _skipped(path, sample_rate, OVERFLOW,
+                            f"resampling {file_rate} Hz -> {sample_rate} Hz overflowed float32")
         fixes.append(RESAMPLED)
         notes.append(f"{file_rate} Hz -> {sample_rate} Hz")
     samples = np.ascontiguousarray(samples, dtype=np.float32)
@@ -338,6 +400,49 @@ def read_audio(path, sample_rate: int = PAPER_SAMPLE_RATE,
     detail = "; ".join(notes)
     logger.info("fixed %s: %s (%s)", path, "; ".join(fixes), detail)
     return AudioResult(str(path), samples, sample_rate, "fixed", tuple(fixes), detail)
+
+
+class _Skip(Exception):
+    """Internal: a file to skip, with its reason and detail."""
+
+    def __init__(self, reason: str, detail: str):
+        super().__init__(reason)
+        self.reason, self.detail = reason, detail
+
+
+def _decode_mono(soundfile, path: Path, channels: int, max_frames: int, max_amplitude: float) -> np.ndarray:
+    """Decode ``path`` block by block into mono float32, checking every block.
+
+    Memory: at most ``max_frames`` mono float32 samples plus one float64 block of
+    ``_BLOCK_SAMPLES`` samples, whatever the header claims.
+    """
+    block = max(1, _BLOCK_SAMPLES // channels)
+    pieces, total = [], 0
+    with soundfile.SoundFile(str(path)) as handle:
+        while True:
+            data = handle.read(block, dtype="float64", always_2d=True)
+            if data.shape[0] == 0:
+                break
+            total += data.shape[0]
+            if total > max_frames:
+                raise _Skip(TOO_LONG, f"more than {max_frames} frames decoded "
+                                      f"(> {max_frames / handle.samplerate:g} s)")
+            finite = np.isfinite(data)
+            if not finite.all():
+                first = int(np.argmax(~finite.all(axis=1))) + total - data.shape[0]
+                raise _Skip(NON_FINITE, f"NaN or infinite samples (first at frame {first})")
+            peak = float(np.abs(data).max())
+            if peak > max_amplitude:
+                raise _Skip(OUT_OF_RANGE, f"peak |sample| {peak:.3g} > {max_amplitude:g} (nominal range [-1, 1])")
+            mono = data.mean(axis=1) if data.shape[1] > 1 else data[:, 0]
+            with np.errstate(over="ignore"):
+                mono = mono.astype(np.float32)
+            if not np.isfinite(mono).all():
+                raise _Skip(OVERFLOW, f"mixing {data.shape[1]} channels overflowed float32 (peak {peak:.3g})")
+            pieces.append(mono)
+            if data.shape[0] < block:
+                break
+    return np.concatenate(pieces) if pieces else np.zeros(0, np.float32)
 
 
 def _resample(samples: np.ndarray, from_rate: int, to_rate: int) -> np.ndarray:
@@ -423,7 +528,8 @@ def log_mel_dataset(paths, labels, classes, frames: int, sample_rate: int = PAPE
                     cache=None, *, n_mels: int = PAPER_N_MELS,
                     window_seconds: float = PAPER_WINDOW_SECONDS,
                     overlap: float = PAPER_OVERLAP, policy: str = "pad",
-                    progress: bool = False):
+                    progress: bool = False, max_seconds: float = MAX_SECONDS,
+                    max_amplitude: float = MAX_AMPLITUDE):
     """Read recordings, compute fixed-length log-mel inputs, and report every file.
 
     Each file goes through :func:`read_audio` (resampled to ``sample_rate``; files
@@ -447,6 +553,8 @@ def log_mel_dataset(paths, labels, classes, frames: int, sample_rate: int = PAPE
         Fixed-length policy (see :func:`fixed_length`).
     progress : bool
         Show a tqdm progress bar.
+    max_seconds, max_amplitude : float
+        Longest recording and largest absolute sample kept (see :func:`read_audio`).
 
     Returns
     -------
@@ -479,7 +587,10 @@ def log_mel_dataset(paths, labels, classes, frames: int, sample_rate: int = PAPE
         raise ValueError(f"policy must be one of {POLICIES}, got {policy!r}")
     settings = {"frames": int(frames), "sample_rate": _positive_rate(sample_rate), "n_mels": int(n_mels),
                 "window_seconds": float(window_seconds), "overlap": float(overlap), "policy": policy,
-                "silence_threshold": SILENCE_THRESHOLD}
+                "silence_threshold": SILENCE_THRESHOLD, "max_seconds": float(max_seconds),
+                "max_amplitude": float(max_amplitude)}
+    if not (settings["max_seconds"] > 0 and settings["max_amplitude"] > 0):
+        raise ValueError(f"max_seconds and max_amplitude must be positive, got {max_seconds}, {max_amplitude}")
     frame_settings(settings["sample_rate"], window_seconds, overlap)  # validate early
 
     def compute() -> dict:
@@ -504,13 +615,19 @@ def _compute_features(paths, labels, settings, progress) -> dict:
     rate, window = settings["sample_rate"], settings["window_seconds"]
     n_fft = frame_settings(rate, window, settings["overlap"])[0]
     for index, path in enumerate(progress_bar(paths, desc="log-mel") if progress else paths):
-        result = read_audio(path, rate, min_seconds=window, silence_threshold=settings["silence_threshold"])
+        result = read_audio(path, rate, min_seconds=window, silence_threshold=settings["silence_threshold"],
+                            max_seconds=settings["max_seconds"], max_amplitude=settings["max_amplitude"])
         if result.waveform is not None and result.waveform.size < n_fft:
             result = _skipped(Path(path), rate, TOO_SHORT, "shorter than one FFT window after resampling")
+        spectrogram = None
+        if result.waveform is not None:
+            with np.errstate(over="ignore", invalid="ignore"):
+                spectrogram = log_mel(result.waveform, rate, settings["n_mels"], window, settings["overlap"])
+            if not np.isfinite(spectrogram).all():
+                result = _skipped(Path(path), rate, OVERFLOW, "the log-mel spectrogram is not finite")
         report.add(result)
         if result.waveform is None:
             continue
-        spectrogram = log_mel(result.waveform, rate, settings["n_mels"], window, settings["overlap"])
         inputs.append(fixed_length(spectrogram, settings["frames"], settings["policy"]))
         kept.append(index)
     shape = (len(inputs), 1, settings["frames"], settings["n_mels"])

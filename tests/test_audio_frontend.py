@@ -267,3 +267,197 @@ def test_dataset_rejects_mismatched_or_bad_labels(tmp_path):
         log_mel_dataset([path], ["a"], ["a", "b"], frames=4)
     with pytest.raises(ValueError, match="frames"):
         log_mel_dataset([path], [0], ["a", "b"], frames=0)
+
+
+# --- hostile files: overflow, absurd headers, lying lengths ----------------------------------
+
+
+def raw_wav(path, rate, payload, channels=1, bits=16, data_size=None):
+    """A PCM WAV written byte by byte, so its header can say anything."""
+    import struct
+
+    block = channels * bits // 8
+    size = len(payload) if data_size is None else data_size
+    header = (b"RIFF" + struct.pack("<I", (36 + size) & 0xFFFFFFFF) + b"WAVE"
+              + b"fmt " + struct.pack("<IHHIIHH", 16, 1, channels, rate, (rate * block) & 0xFFFFFFFF, block, bits)
+              + b"data" + struct.pack("<I", size))
+    path.write_bytes(header + payload)
+    return path
+
+
+def pcm16(samples):
+    return (np.asarray(samples) * 32767).astype("<i2").tobytes()
+
+
+def lying_flac(path, claimed_frames=(1 << 36) - 1):
+    """A valid 0.1 s FLAC whose STREAMINFO claims ``claimed_frames`` samples (24 days at 48 kHz)."""
+    tone = 0.5 * np.sin(2 * np.pi * 440 * np.arange(4800) / RATE)
+    soundfile.write(path, tone, RATE, format="FLAC")
+    data = bytearray(path.read_bytes())
+    assert data[:4] == b"fLaC" and data[4] & 0x7F == 0  # STREAMINFO first
+    field = int.from_bytes(data[18:26], "big")  # rate(20) channels(3) bits(5) total samples(36)
+    mask = (1 << 36) - 1
+    data[18:26] = ((field & ~mask) | claimed_frames).to_bytes(8, "big")
+    path.write_bytes(bytes(data))
+    return path
+
+
+def refuse_decoding(monkeypatch):
+    monkeypatch.setattr(audio, "_decode_mono", lambda *a, **k: pytest.fail("decoding started"))
+    monkeypatch.setattr(soundfile, "read", lambda *a, **k: pytest.fail("decoding started"))
+
+
+@pytest.mark.parametrize("rate", [100, 999, 384_001, 1_000_000])
+def test_an_absurd_header_rate_is_skipped_before_decoding(tmp_path, monkeypatch, rate):
+    path = raw_wav(tmp_path / f"r{rate}.wav", rate, pcm16(noise(0.5, rate=10_000)))
+    assert soundfile.info(str(path)).samplerate == rate  # libsndfile itself accepts it
+    refuse_decoding(monkeypatch)
+    result = read_audio(path)
+    assert (result.status, result.reason, result.waveform) == ("skipped", "implausible sample rate", None)
+    assert str(rate) in result.detail
+
+
+def test_plausible_extreme_rates_are_read(tmp_path):
+    for rate in (1_000, 384_000):
+        path = raw_wav(tmp_path / f"r{rate}.wav", rate, pcm16(noise(0.2, rate=rate)))
+        assert read_audio(path, sample_rate=rate).status == "ok"
+
+
+def test_a_file_beyond_max_seconds_is_skipped_before_decoding(tmp_path, monkeypatch):
+    path = write(tmp_path / "long.wav", noise(2.0))
+    refuse_decoding(monkeypatch)
+    result = read_audio(path, max_seconds=1.5)
+    assert (result.status, result.reason) == ("skipped", "too long")
+    assert "96000 frames = 2.0 s > 1.5 s" in result.detail
+    monkeypatch.undo()
+    assert read_audio(path, max_seconds=2.5).status == "ok"
+
+
+def test_a_lying_flac_header_allocates_nothing(tmp_path):
+    import tracemalloc
+
+    path = lying_flac(tmp_path / "lie.flac")
+    assert path.stat().st_size < 4096 and soundfile.info(str(path)).frames == (1 << 36) - 1
+    tracemalloc.start()
+    result = read_audio(path)
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert (result.status, result.reason) == ("skipped", "too long")
+    assert peak < 10 * 2**20  # soundfile.read would have asked for 256 GiB
+
+
+def test_a_lying_wav_data_size_reads_only_what_is_there(tmp_path):
+    import tracemalloc
+
+    real = noise(0.2)  # 9,600 frames, 19 KB, in a header that claims 4 GB
+    path = raw_wav(tmp_path / "lie.wav", RATE, pcm16(real), data_size=0xFFFFFFF0)
+    tracemalloc.start()
+    result = read_audio(path)
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert result.status == "ok" and result.waveform.shape == (9_600,)
+    np.testing.assert_allclose(result.waveform, real, atol=1 / 16384)
+    assert peak < 50 * 2**20
+
+
+def test_decoding_stops_once_max_seconds_is_passed(tmp_path):
+    # The header is checked first; the decoder enforces the same bound on what it really gets.
+    path = write(tmp_path / "a.wav", noise(0.5))
+    with pytest.raises(audio._Skip) as skip:
+        audio._decode_mono(soundfile, path, 1, max_frames=1000, max_amplitude=1e3)
+    assert skip.value.reason == "too long"
+
+
+@pytest.mark.parametrize("value", [np.inf, -np.inf, np.nan])
+def test_float_wavs_with_inf_or_nan_are_skipped(tmp_path, value):
+    samples = noise(0.3, channels=2)
+    samples[5000, 1] = value
+    path = write(tmp_path / "inf.wav", samples, subtype="FLOAT")
+    result = read_audio(path)
+    assert (result.status, result.reason) == ("skipped", "non-finite samples")
+    assert "frame 5000" in result.detail
+
+
+@pytest.mark.parametrize("peak", [1.5e3, 32767.0, 1e30])
+def test_samples_far_outside_the_nominal_range_are_skipped(tmp_path, peak):
+    samples = noise(0.3)
+    samples[100] = peak  # e.g. integers written into a float WAV without scaling
+    result = read_audio(write(tmp_path / "loud.wav", samples, subtype="FLOAT"))
+    assert (result.status, result.reason) == ("skipped", "out-of-range samples")
+    samples[100] = 1.5  # slight float overshoot is a real recording: kept
+    assert read_audio(write(tmp_path / "hot.wav", samples, subtype="FLOAT")).status == "ok"
+
+
+def test_many_full_scale_int16_channels_mix_without_overflow(tmp_path):
+    channels = 64
+    full = np.full((4800, channels), 32767, "<i2")
+    full[:, ::2] = 32767
+    path = raw_wav(tmp_path / "many.wav", RATE, full.tobytes(), channels=channels)
+    result = read_audio(path)
+    assert (result.status, result.reason) == ("fixed", "stereo mixed to mono")
+    assert result.detail == "64 channels averaged"
+    np.testing.assert_array_equal(result.waveform, np.float32(32767 / 32768))  # no wrap-around
+    negative = raw_wav(tmp_path / "neg.wav", RATE, np.full((4800, channels), -32768, "<i2").tobytes(),
+                       channels=channels)
+    np.testing.assert_array_equal(read_audio(negative).waveform, np.float32(-1.0))
+
+
+def test_mixing_that_overflows_float32_is_skipped(tmp_path):
+    samples = np.full((4800, 2), 1e300)  # finite doubles whose mono mix does not fit float32
+    path = write(tmp_path / "huge.wav", samples, subtype="DOUBLE")
+    assert read_audio(path).reason == "out-of-range samples"  # the default limit catches it first
+    result = read_audio(path, max_amplitude=np.inf)
+    assert (result.status, result.reason) == ("skipped", "overflow")
+    assert "mixing 2 channels" in result.detail
+
+
+def test_resampling_that_overflows_float32_is_skipped(tmp_path):
+    # A full-float32-scale square wave: the resampler's ringing overshoots past float32's max.
+    square = np.where(np.arange(8000) % 8 < 4, 3.4e38, -3.4e38).astype(np.float32)
+    path = write(tmp_path / "square16k.wav", square, 16_000, subtype="FLOAT")
+    result = read_audio(path, max_amplitude=np.inf)
+    assert (result.status, result.reason) == ("skipped", "overflow")
+    assert "resampling" in result.detail
+
+
+def test_features_that_overflow_are_never_kept(tmp_path):
+    loud = write(tmp_path / "loud.wav", noise(0.3) * 1e37, subtype="FLOAT")  # power overflows float32
+    good = write(tmp_path / "good.wav", noise(0.3))
+    dataset, report = log_mel_dataset([loud, good], [0, 1], ["a", "b"], frames=4, max_amplitude=np.inf)
+    assert report.table()["reason"].tolist() == ["overflow", ""]
+    assert dataset.labels.tolist() == [1] and np.isfinite(dataset.inputs).all()
+
+
+def test_a_folder_of_hostile_files_is_read_with_each_skip_counted(tmp_path):
+    files = {
+        "good": write(tmp_path / "good.wav", noise(0.3)),
+        "rate100": raw_wav(tmp_path / "rate100.wav", 100, pcm16(noise(1.0, rate=1000))),
+        "rate1M": raw_wav(tmp_path / "rate1M.wav", 1_000_000, pcm16(noise(0.01, rate=1_000_000))),
+        "inf": write(tmp_path / "inf.wav", np.r_[noise(0.3), np.inf].astype(np.float32), subtype="FLOAT"),
+        "unscaled": write(tmp_path / "unscaled.wav", noise(0.3) * 65536, subtype="FLOAT"),
+        "lying": lying_flac(tmp_path / "lying.flac"),
+        "long": write(tmp_path / "long.wav", noise(3.0)),
+        "many": raw_wav(tmp_path / "many.wav", RATE, np.full((4800, 32), 32767, "<i2").tobytes(), channels=32),
+        "also_good": write(tmp_path / "also_good.wav", noise(0.3, seed=3), rate=44_100),
+    }
+    paths = list(files.values())
+    dataset, report = log_mel_dataset(paths, np.zeros(len(paths), int), ["a"], frames=4, max_seconds=2.0)
+    reasons = dict(zip(files, report.table()["reason"]))
+    assert reasons == {"good": "", "rate100": "implausible sample rate", "rate1M": "implausible sample rate",
+                       "inf": "non-finite samples", "unscaled": "out-of-range samples", "lying": "too long",
+                       "long": "too long", "many": "stereo mixed to mono", "also_good": "resampled"}
+    assert dataset.inputs.shape == (3, 1, 4, 64) and np.isfinite(dataset.inputs).all()
+    counts = {(r["reason"], r["status"]): r["count"] for r in report.counts().to_dict("records")}
+    assert counts[("too long", "skipped")] == 2 and counts[("implausible sample rate", "skipped")] == 2
+    assert dataset.info["skipped"] == 6 and dataset.info["front_end"]["max_seconds"] == 2.0
+
+
+def test_bad_limits_are_rejected(tmp_path):
+    path = write(tmp_path / "a.wav", noise(0.2))
+    for bad in (0, -1, np.nan):
+        with pytest.raises(ValueError, match="max_seconds"):
+            read_audio(path, max_seconds=bad)
+        with pytest.raises(ValueError, match="max_amplitude"):
+            read_audio(path, max_amplitude=bad)
+        with pytest.raises(ValueError, match="max_seconds"):
+            log_mel_dataset([path], [0], ["a"], frames=4, max_seconds=bad)
