@@ -17,7 +17,7 @@ export OMP_NUM_THREADS ?= 2
 export PYDEVD_DISABLE_FILE_VALIDATION := 1
 export NCLIB_PROGRESS ?= 1
 
-.PHONY: book test bench clean-book clean env
+.PHONY: book test bench clean-book clean env data
 
 $(STAMP): requirements.txt requirements-weights.txt pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -34,6 +34,29 @@ test: $(STAMP)
 
 book: $(STAMP)
 	NCLIB_PROGRESS=0 $(VENV)/bin/jupyter-book build . --builder html -n -W --keep-going
+
+# Real data that a package manager can bring: Fashion-MNIST (Xiao, Rasul and Vollgraf 2017)
+# from the Debian package dataset-fashion-mnist (/usr/share/datasets/fashion-mnist/).
+# Installs it only when the files are missing and we are root with apt-get; otherwise it
+# says what is missing and succeeds (the tests that need the files then skip).
+FASHION_MNIST_FILES := train-images-idx3-ubyte train-labels-idx1-ubyte t10k-images-idx3-ubyte t10k-labels-idx1-ubyte
+DATA_DIR := $(or $(NCLIB_DATA),$(CURDIR)/data/cache)
+
+data:
+	@have() { for f in $(FASHION_MNIST_FILES); do [ -f "$$1/$$f.gz" ] || [ -f "$$1/$$f" ] || return 1; done; }; \
+	if have "$(DATA_DIR)/fashion-mnist" || have /usr/share/datasets/fashion-mnist; then \
+	  echo "data: Fashion-MNIST is present"; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	  echo "data: installing the Debian package dataset-fashion-mnist"; \
+	  export DEBIAN_FRONTEND=noninteractive; \
+	  apt-get install -y -q --no-install-recommends dataset-fashion-mnist \
+	    || { apt-get update -q && apt-get install -y -q --no-install-recommends dataset-fashion-mnist; } \
+	    || echo "data: could not install dataset-fashion-mnist; the Fashion-MNIST tests will skip"; \
+	else \
+	  echo "data: Fashion-MNIST is missing from $(DATA_DIR)/fashion-mnist and /usr/share/datasets/fashion-mnist;"; \
+	  echo "      run 'apt-get install dataset-fashion-mnist' as root, or put the four official .gz files"; \
+	  echo "      ($(FASHION_MNIST_FILES), each .gz) into $(DATA_DIR)/fashion-mnist. The tests that need them skip."; \
+	fi
 
 bench: $(STAMP)
 	$(PY) benchmarks/scores.py

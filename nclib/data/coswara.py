@@ -8,11 +8,17 @@ Reads a local copy of the public repository ``iiscleap/Coswara-Data``:
   ``YYYYMMDD.tar.gz.aa``, ``.ab``, ... which, joined and extracted, gives
   ``YYYYMMDD/<participant id>/cough-heavy.wav`` and the other eight sounds.
 
-:func:`prepare_coswara` joins and extracts every date once (each member checked by
-:func:`nclib.data.fetch.safe_extract`: nothing may land outside the extraction folder).
-The repository publishes no checksums; a git clone's objects are content-addressed, and
-gzip's CRC catches corrupt parts during extraction. :func:`coswara_metadata` selects the
-participants, :func:`coswara_splits` builds the 70 / 15 / 15 log-mel splits.
+The copy is pinned to one commit, :data:`COMMIT` (23 June 2023, the last of the
+repository). The repository publishes no checksums, but git names every file by a digest
+of its content, its blob id; ``data/registry.csv`` holds the blob id of each archive part
+at the pinned commit (rows ``coswara-YYYYMMDD.tar.gz.aa``, algorithm ``git-blob-sha1``, read
+from ``git ls-tree -r COMMIT``, which needs no download of the parts). :func:`prepare_coswara`
+verifies every part against those rows before it joins them, then extracts each date once
+(each member checked by :func:`nclib.data.fetch.safe_extract`: only plain files and
+folders, nothing outside the extraction folder). A copy at another revision (or a test
+fixture) is used by passing its own registry (:func:`write_part_registry` writes one from
+a copy the caller trusts). :func:`coswara_metadata` selects the participants,
+:func:`coswara_splits` builds the 70 / 15 / 15 log-mel splits.
 
 Selection rule (the paper keeps participants "for whom the PCR test information was
 available", 960 positive and 428 negative): ``testType == "rtpcr"`` and
@@ -39,14 +45,21 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from nclib.audio import PAPER_SAMPLE_RATE, PAPER_WINDOW_SECONDS, log_mel_dataset, num_frames
+from nclib.audio import PAPER_SAMPLE_RATE, PAPER_WINDOW_SECONDS, num_frames
 from nclib.config import data_dir
+from nclib.data.audio_files import log_mel_dataset
 from nclib.data.base import Splits, stratified_split
-from nclib.data.fetch import atomic_path, join_parts, safe_extract
+from nclib.data.fetch import (GIT_BLOB_SHA1, ChecksumError, atomic_path, file_digest, join_parts,
+                              safe_extract, verify_file)
+from nclib.data.registry import COLUMNS as REGISTRY_COLUMNS
+from nclib.data.registry import registry_entries
 
 logger = logging.getLogger("nclib.data.coswara")
 
 REPOSITORY = "https://github.com/iiscleap/Coswara-Data.git"
+#: The pinned commit of iiscleap/Coswara-Data (2023-06-23, "Update README.md").
+COMMIT = "4942c97e31de7180a93d17f2e7530a9c543cfd50"
+REGISTRY_PREFIX = "coswara-"  # registry rows "coswara-YYYYMMDD.tar.gz.aa", ...
 FOLDER_NAME = "Coswara-Data"
 CLASSES = ["negative", "positive"]
 PAPER_COUNTS = {"positive": 960, "negative": 428}
@@ -57,11 +70,13 @@ SOUNDS = (
 COSWARA_FRAMES = num_frames(8 * PAPER_SAMPLE_RATE, PAPER_SAMPLE_RATE)  # 159: the paper's longest clips
 METADATA_COLUMNS = ("covid_status", "test_status", "testType", "test_date", "record_date", "a", "g")
 _DATE = re.compile(r"^\d{8}$")
+_PART = re.compile(r"^(\d{8})\.tar\.gz\.[a-z]{2}$")
 _MARKERS = ".nclib-markers"
 _OFFLINE = (
     "The Coswara data is not in {folder} and could not be fetched ({why}). Clone the public "
-    "repository by hand: `git clone https://github.com/iiscleap/Coswara-Data {folder}` "
-    "(or copy a clone there); nclib then joins and extracts the archives itself."
+    "repository by hand at the pinned commit: `git clone https://github.com/iiscleap/Coswara-Data {folder}"
+    " && git -C {folder} checkout {commit}` (or copy such a clone there); nclib then verifies, joins "
+    "and extracts the archives itself."
 )
 
 
@@ -89,26 +104,34 @@ def coswara_root(root=None) -> Path:
     return folder
 
 
-def fetch_coswara(destination=None, timeout: float = 3600) -> Path:
-    """Get a local copy of the Coswara repository (a shallow git clone).
+def fetch_coswara(destination=None, timeout: float = 3600, repository: str = REPOSITORY,
+                  commit: str = COMMIT) -> Path:
+    """Get a local copy of the Coswara repository at the pinned commit (shallow).
 
-    Returns ``destination`` at once when it already holds ``combined_data.csv``.
-    Otherwise clones ``iiscleap/Coswara-Data`` into a temporary folder beside it and
-    renames it into place, so an interrupted clone leaves nothing half-done. Git checks
-    every object against its hash, which stands in for the checksums the repository
-    does not publish.
+    Returns ``destination`` at once when it already holds ``combined_data.csv`` (its
+    archive parts are verified later, by :func:`prepare_coswara`). Otherwise fetches
+    exactly ``commit`` of ``repository`` (``git init``, ``git fetch --depth 1 <repository>
+    <commit>``, ``git checkout <commit>``) into a temporary folder beside ``destination``,
+    checks that the checkout is that commit, and renames it into place, so an
+    interrupted or wrong fetch leaves nothing half-done. Git checks every object against
+    its hash on the way.
 
     Parameters
     ----------
     destination : path-like, optional
         Default ``<data_dir()>/Coswara-Data``.
     timeout : float
-        Seconds allowed for the clone.
+        Seconds allowed for each git command.
+    repository : str
+        Git URL (default the public repository).
+    commit : str
+        Full commit id (default :data:`COMMIT`, the one the registry's digests belong to).
 
     Raises
     ------
     FileNotFoundError
-        Offline, or without git: the message says how to put a clone there by hand.
+        Offline, without git, or the commit cannot be fetched: the message says how to
+        put a clone there by hand.
 
     Examples
     --------
@@ -121,21 +144,32 @@ def fetch_coswara(destination=None, timeout: float = 3600) -> Path:
     destination = Path(destination) if destination is not None else data_dir() / FOLDER_NAME
     if (destination / "combined_data.csv").is_file():
         return destination
+    if not re.fullmatch(r"[0-9a-f]{40}", commit):
+        raise ValueError(f"commit must be a full 40-digit hexadecimal commit id, got {commit!r}")
     git = shutil.which("git")
     if git is None:
-        raise FileNotFoundError(_OFFLINE.format(folder=destination, why="git is not installed"))
+        raise FileNotFoundError(_OFFLINE.format(folder=destination, commit=commit, why="git is not installed"))
     destination.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{destination.name}.", dir=destination.parent))
+    clone = staging / "clone"
+
+    def run(*arguments) -> str:
+        result = subprocess.run([git, *arguments], check=True, capture_output=True, timeout=timeout,
+                                env={**os.environ, "GIT_TERMINAL_PROMPT": "0"})
+        return result.stdout.decode(errors="replace").strip()
+
     try:
-        subprocess.run(
-            [git, "clone", "--depth", "1", REPOSITORY, str(staging / "clone")],
-            check=True, capture_output=True, timeout=timeout, env={**os.environ, "GIT_TERMINAL_PROMPT": "0"},
-        )
+        run("init", "-q", str(clone))
+        run("-C", str(clone), "fetch", "-q", "--depth", "1", repository, commit)
+        run("-C", str(clone), "checkout", "-q", "--detach", commit)
+        head = run("-C", str(clone), "rev-parse", "HEAD")
+        if head != commit:
+            raise OSError(f"the checkout is at {head}, not the pinned {commit}")
         if destination.exists() and not any(destination.iterdir()):
             destination.rmdir()
-        os.replace(staging / "clone", destination)
+        os.replace(clone, destination)
     except (subprocess.SubprocessError, OSError) as error:
-        raise FileNotFoundError(_OFFLINE.format(folder=destination, why=_short(error))) from None
+        raise FileNotFoundError(_OFFLINE.format(folder=destination, commit=commit, why=_short(error))) from None
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return destination
@@ -161,15 +195,101 @@ def date_folders(root) -> list[Path]:
     return sorted(p for p in Path(root).iterdir() if p.is_dir() and _DATE.match(p.name))
 
 
-def prepare_coswara(root=None, destination=None, progress: bool = False) -> Path:
-    """Join and extract every date's split archive, once.
+def coswara_part_digests(registry=None) -> dict:
+    """The registered archive parts of each date: ``{date: {part name: (algorithm, digest)}}``.
 
-    For each ``root/YYYYMMDD/`` with parts ``YYYYMMDD.tar.gz.aa``, ``.ab``, ...: the
-    parts are joined (:func:`nclib.data.fetch.join_parts`) into a temporary archive,
-    which :func:`nclib.data.fetch.safe_extract` checks member by member and extracts
-    into ``destination`` (giving ``destination/YYYYMMDD/<id>/*.wav``). A marker
-    recording the parts' names and sizes makes later calls skip that date; changed
-    parts (a newer revision) are extracted again.
+    Parameters
+    ----------
+    registry : path-like, optional
+        A registry file (columns of :data:`nclib.data.registry.COLUMNS`); default
+        ``data/registry.csv``, whose ``coswara-*`` rows hold the git blob ids of the parts
+        at :data:`COMMIT`. To fill such rows for another commit, list the parts with
+        ``git ls-tree -r <commit>`` (no download needed) and write one row per part:
+        name ``coswara-<part file name>``, filename ``<date>/<part file name>``, algorithm
+        ``git-blob-sha1``, digest the blob id.
+
+    Returns
+    -------
+    dict
+        Only rows named ``coswara-YYYYMMDD.tar.gz.xx``; other rows are ignored.
+
+    Examples
+    --------
+    >>> digests = coswara_part_digests()
+    >>> digests["20200413"]["20200413.tar.gz.aa"][0]
+    'git-blob-sha1'
+    """
+    parts = {}
+    for name, row in registry_entries(registry).items():
+        match = _PART.match(name[len(REGISTRY_PREFIX):]) if name.startswith(REGISTRY_PREFIX) else None
+        if match:
+            parts.setdefault(match.group(1), {})[name[len(REGISTRY_PREFIX):]] = (row["algorithm"], row["digest"].lower())
+    return parts
+
+
+def write_part_registry(root, path) -> Path:
+    """Write a registry of the archive parts of a local Coswara copy that you trust.
+
+    For a copy at another revision than :data:`COMMIT` (or a test fixture): one row per
+    ``YYYYMMDD/YYYYMMDD.tar.gz.xx`` with its git blob id (``git-blob-sha1``, what ``git
+    hash-object`` prints) and size; pass the file as ``registry`` to
+    :func:`prepare_coswara` or :func:`coswara_splits`. It only records what is there: it
+    is as trustworthy as the copy it was made from.
+
+    Parameters
+    ----------
+    root : path-like
+        The Coswara-Data folder.
+    path : path-like
+        The registry file to write (atomically); it must lie outside ``root``.
+
+    Returns
+    -------
+    pathlib.Path
+        ``path``.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> base = pathlib.Path(tempfile.mkdtemp()); (base / "copy" / "20200413").mkdir(parents=True)
+    >>> _ = (base / "copy" / "20200413" / "20200413.tar.gz.aa").write_bytes(b"abc")
+    >>> registry = write_part_registry(base / "copy", base / "registry.csv")
+    >>> coswara_part_digests(registry)
+    {'20200413': {'20200413.tar.gz.aa': ('git-blob-sha1', 'f2ba8f84ab5c1bce84a7b441cb1959cfc7093b7f')}}
+    """
+    import csv
+
+    root, path = Path(root), Path(path)
+    if path.resolve().is_relative_to(root.resolve()):
+        raise ValueError(f"the registry {path} must lie outside the copy {root} it describes")
+    rows = []
+    for folder in date_folders(root):
+        for part in sorted(folder.glob(f"{folder.name}.tar.gz.*")):
+            if _PART.match(part.name):
+                rows.append({"name": REGISTRY_PREFIX + part.name, "filename": f"{folder.name}/{part.name}",
+                             "url": "", "algorithm": GIT_BLOB_SHA1, "digest": file_digest(part, GIT_BLOB_SHA1),
+                             "size_bytes": part.stat().st_size, "notes": f"written from {root}"})
+    with atomic_path(path) as temporary:
+        with open(temporary, "w", newline="", encoding="utf-8") as handle:
+            writer = csv.DictWriter(handle, fieldnames=REGISTRY_COLUMNS)
+            writer.writeheader()
+            writer.writerows(rows)
+    return path
+
+
+def prepare_coswara(root=None, destination=None, progress: bool = False, registry=None) -> Path:
+    """Verify, join and extract every date's split archive, once.
+
+    For each ``root/YYYYMMDD/`` with parts ``YYYYMMDD.tar.gz.aa``, ``.ab``, ...: the set
+    of parts must be the registered one and each part must have its registered digest
+    (:func:`coswara_part_digests`) *before* anything is joined; then the parts are joined
+    (:func:`nclib.data.fetch.join_parts`) into a temporary archive, which
+    :func:`nclib.data.fetch.safe_extract` checks member by member and extracts into
+    ``destination`` (giving ``destination/YYYYMMDD/<id>/*.wav``; only that date's folder
+    may be replaced). A marker recording the parts' names, sizes and registered digests
+    makes later calls skip that date without hashing again; changed parts or a changed
+    registry mean verifying and extracting again. Registered dates missing from the copy
+    are logged.
 
     Parameters
     ----------
@@ -180,6 +300,9 @@ def prepare_coswara(root=None, destination=None, progress: bool = False) -> Path
         whose date folders hold the parts).
     progress : bool
         Show a progress bar over the dates.
+    registry : path-like, optional
+        Registry with the parts' digests (default ``data/registry.csv``: the pinned
+        :data:`COMMIT`); see :func:`write_part_registry` for another copy.
 
     Returns
     -------
@@ -188,22 +311,31 @@ def prepare_coswara(root=None, destination=None, progress: bool = False) -> Path
 
     Raises
     ------
+    nclib.data.fetch.ChecksumError
+        A part's digest differs, a part is missing or unexpected, or a date is not in the
+        registry; nothing of that date has been joined or extracted.
     nclib.data.fetch.UnsafeArchiveError
-        A member would land outside ``destination`` (a hostile or broken archive);
+        A member is not a plain file or folder, would land outside ``destination`` or
+        replace anything but its own date folder, the archive is too large or damaged;
         nothing of that date is written.
 
     Examples
     --------
     >>> import io, tarfile, tempfile, pathlib
-    >>> root = pathlib.Path(tempfile.mkdtemp()); _ = (root / "combined_data.csv").write_text("id\\n")
-    >>> (root / "20200413").mkdir(); buffer = io.BytesIO()
+    >>> base = pathlib.Path(tempfile.mkdtemp()); root = base / "Coswara-Data"
+    >>> (root / "20200413").mkdir(parents=True); _ = (root / "combined_data.csv").write_text("id\\n")
+    >>> buffer = io.BytesIO()
     >>> with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
     ...     info = tarfile.TarInfo("20200413/abc/cough-heavy.wav"); info.size = 4
     ...     tar.addfile(info, io.BytesIO(b"RIFF"))
     >>> data = buffer.getvalue(); half = len(data) // 2
     >>> _ = (root / "20200413" / "20200413.tar.gz.aa").write_bytes(data[:half])
     >>> _ = (root / "20200413" / "20200413.tar.gz.ab").write_bytes(data[half:])
-    >>> out = prepare_coswara(root)
+    >>> prepare_coswara(root)  # the pinned commit has four parts for that date, other contents
+    Traceback (most recent call last):
+    ...
+    nclib.data.fetch.ChecksumError: ...20200413: parts differ from the registry (missing ['20200413.tar.gz.ac', ...
+    >>> out = prepare_coswara(root, registry=write_part_registry(root, base / "registry.csv"))
     >>> (out / "20200413" / "abc" / "cough-heavy.wav").read_bytes()
     b'RIFF'
     """
@@ -213,29 +345,48 @@ def prepare_coswara(root=None, destination=None, progress: bool = False) -> Path
     destination = Path(destination) if destination is not None else root / "extracted"
     if destination.resolve() == root.resolve():
         raise ValueError("destination must differ from root: extraction would replace the date folders")
-    for folder in (progress_bar(date_folders(root), desc="Coswara archives") if progress else date_folders(root)):
+    registered = coswara_part_digests(registry)
+    if not registered:
+        raise ValueError(f"the registry {registry or 'data/registry.csv'} has no {REGISTRY_PREFIX}YYYYMMDD.tar.gz.xx "
+                         "rows to verify the Coswara archives with (see coswara_part_digests)")
+    folders = date_folders(root)
+    absent = sorted(set(registered) - {folder.name for folder in folders})
+    if absent:
+        logger.warning("%d registered Coswara dates are missing from %s (first: %s)", len(absent), root, absent[0])
+    for folder in (progress_bar(folders, desc="Coswara archives") if progress else folders):
         parts = sorted(folder.glob(f"{folder.name}.tar.gz.*"))
         if not parts:
             logger.warning("%s holds no %s.tar.gz.* parts; skipped", folder, folder.name)
             continue
-        _extract_date(folder.name, parts, destination)
+        _extract_date(folder.name, parts, destination, registered.get(folder.name))
     return destination
 
 
-def _extract_date(date: str, parts: list[Path], destination: Path) -> None:
-    signature = json.dumps([[p.name, p.stat().st_size] for p in parts])
+def _extract_date(date: str, parts: list[Path], destination: Path, expected: dict | None) -> None:
+    if expected is None:
+        raise ChecksumError(f"{parts[0].parent} is not in the registry (commit {COMMIT[:12]}): a copy at another "
+                            "revision? Pass registry= with its digests (see write_part_registry)")
+    names = [p.name for p in parts]
+    missing, extra = sorted(set(expected) - set(names)), sorted(set(names) - set(expected))
+    if missing or extra:
+        raise ChecksumError(f"{parts[0].parent}: parts differ from the registry (missing {missing}, "
+                            f"unexpected {extra}); fetch the copy again")
+    signature = json.dumps([[p.name, p.stat().st_size, *expected[p.name]] for p in parts])
     marker = destination / _MARKERS / f"{date}.json"
     if marker.is_file() and marker.read_text() == signature:
         return
+    for part in parts:  # every part, before anything is joined
+        algorithm, digest = expected[part.name]
+        verify_file(part, digest, algorithm)
     archive = destination / _MARKERS / f".{date}.tar.gz"
     try:
         join_parts(parts, archive)
-        safe_extract(archive, destination)
+        safe_extract(archive, destination, None, (date,))  # only its own date folder may be replaced
     finally:
         archive.unlink(missing_ok=True)
     with atomic_path(marker) as temporary:
         temporary.write_text(signature)
-    logger.info("extracted %s (%d parts) into %s", date, len(parts), destination)
+    logger.info("verified and extracted %s (%d parts) into %s", date, len(parts), destination)
 
 
 def coswara_metadata(root=None) -> pd.DataFrame:
@@ -382,7 +533,7 @@ def _participant_folders(extracted: Path) -> dict:
 
 def coswara_splits(root=None, seed: int = 0, sound: str = "cough-heavy", frames: int = COSWARA_FRAMES,
                    destination=None, cache=None, sample_rate: int = PAPER_SAMPLE_RATE,
-                   fractions=(0.7, 0.15, 0.15), progress: bool = False):
+                   fractions=(0.7, 0.15, 0.15), progress: bool = False, registry=None):
     """The paper's Coswara target task: log-mel inputs, stratified 70 / 15 / 15 splits.
 
     Prepares the archives (:func:`prepare_coswara`, a no-op once done), selects the
@@ -411,6 +562,8 @@ def coswara_splits(root=None, seed: int = 0, sound: str = "cough-heavy", frames:
     fractions : tuple of float
         Train, validation and test fractions.
     progress : bool
+    registry : path-like, optional
+        Registry with the archive parts' digests (see :func:`prepare_coswara`).
 
     Returns
     -------
@@ -429,7 +582,7 @@ def coswara_splits(root=None, seed: int = 0, sound: str = "cough-heavy", frames:
     if len(fractions) != 3:
         raise ValueError(f"fractions must give train, validation and test, got {fractions}")
     root = coswara_root(root)
-    extracted = prepare_coswara(root, destination, progress=progress)
+    extracted = prepare_coswara(root, destination, progress=progress, registry=registry)
     metadata = coswara_metadata(root)
     if metadata.empty:
         raise ValueError(f"no participant in {root / 'combined_data.csv'} has an RT-PCR result")
