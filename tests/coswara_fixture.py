@@ -7,6 +7,12 @@ Layout written under ``root`` (as in iiscleap/Coswara-Data):
   ``YYYYMMDD/<id>/cough-heavy.wav`` and ``cough-shallow.wav`` split by bytes into
   ``YYYYMMDD.tar.gz.aa`` and ``.ab``.
 
+Beside ``root`` (in ``root.parent / "registry.csv"``, outside the copy) a trusted
+registry of the fixture's archive parts is written
+(:func:`nclib.data.coswara.write_part_registry`): the fixture's dates coincide with real
+Coswara dates, so ``data/registry.csv`` (the real digests) refuses its parts; pass
+``expected["registry"]`` as ``registry=`` to ``prepare_coswara`` / ``coswara_splits``.
+
 Participant ``i`` gets the test information ``PATTERN[i % 8]``: per block of eight,
 three RT-PCR positives, two RT-PCR negatives, one rapid antigen test, one ``na`` and one
 row with no test information. Recordings are 0.5 s mono 16-bit at 48 kHz, except
@@ -24,6 +30,8 @@ from pathlib import Path
 
 import numpy as np
 import soundfile
+
+from nclib.data.coswara import write_part_registry
 
 COLUMNS = [
     "id", "a", "covid_status", "record_date", "ep", "g", "l_c", "l_l", "l_s", "rU", "asthma",
@@ -53,7 +61,8 @@ def write_coswara_fixture(root, participants: int = 48, seed: int = 0) -> dict:
     -------
     dict
         ``ids`` (all, in CSV order), ``positive`` and ``negative`` (RT-PCR ids),
-        ``excluded`` (the others), ``dates`` (id -> YYYYMMDD).
+        ``excluded`` (the others), ``dates`` (id -> YYYYMMDD), ``registry`` (the
+        trusted registry of the parts, ``root.parent / "registry.csv"``).
     """
     root = Path(root)
     root.mkdir(parents=True, exist_ok=True)
@@ -85,11 +94,17 @@ def write_coswara_fixture(root, participants: int = 48, seed: int = 0) -> dict:
             _write_csv(root / date / f"{date}.csv", dated)
     _write_csv(root / "combined_data.csv", rows)
     (root / "csv_labels_legend.json").write_text('{"test_status": {"p": "Positive", "n": "Negative"}}\n')
+    expected["registry"] = write_part_registry(root, root.parent / "registry.csv")
     return expected
 
 
 def write_hostile_coswara(root, participants: int = 8, seed: int = 0) -> dict:
-    """A fixture whose second date's archive also holds a member ``../escape.wav``."""
+    """A fixture whose second date's archive also holds a member ``../escape.wav``.
+
+    The registry (``expected["registry"]``) is written after the hostile parts, so it
+    trusts them: the digests pass and only ``safe_extract`` stands between the archive
+    and the file system.
+    """
     expected = write_coswara_fixture(root, participants, seed)
     root = Path(root)
     date = DATES[1]
@@ -106,6 +121,7 @@ def write_hostile_coswara(root, participants: int = 8, seed: int = 0) -> dict:
         for part in (root / date).glob(f"{date}.tar.gz.*"):
             part.unlink()
         _write_parts(root, date, (staging / "joined.tar.gz").read_bytes())
+    expected["registry"] = write_part_registry(root, expected["registry"])
     return expected
 
 

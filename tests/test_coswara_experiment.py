@@ -67,12 +67,12 @@ def write_sources(root):
 
 def test_paper_profile_runs_end_to_end_on_fixtures(tmp_path):
     coswara_root = tmp_path / "Coswara-Data"
-    write_coswara_fixture(coswara_root)  # 48 participants, 30 with an RT-PCR result
+    registry = write_coswara_fixture(coswara_root)["registry"]  # 48 participants, 30 with an RT-PCR result
     write_sources(tmp_path / "sources")
     config = coswara_experiment(
         "paper", root=coswara_root, source_root=tmp_path / "sources", seeds=(0,), head_epochs=1,
         full_epochs=1, frames=9, source_frames=12, pretrain_epochs=1, scores=SCORES,
-        source_classes={"scenes": 2, "music": 2, "speech": 2},
+        source_classes={"scenes": 2, "music": 2, "speech": 2}, registry=registry,
     )
     assert (config.metric, config.lr, config.batch_size) == ("auroc", 1e-4, 32)
     results = run_experiment(config, out=tmp_path / "out", cache=Cache(tmp_path / "cache"))
@@ -103,13 +103,13 @@ def test_paper_profile_runs_end_to_end_on_fixtures(tmp_path):
 
 def test_paper_target_is_the_standardised_coswara_split(tmp_path):
     root = tmp_path / "Coswara-Data"
-    write_coswara_fixture(root)
-    splits, report = paper_target(root, frames=9, cache=Cache(enabled=False))
+    registry = write_coswara_fixture(root)["registry"]
+    splits, report = paper_target(root, frames=9, cache=Cache(enabled=False), registry=registry)
     # 18 positive and 12 negative RT-PCR participants; 70/15/15 per class:
     # positive 13/2/3, negative 8/2/2 (boundaries at floor(fraction * n + 0.5)).
     assert splits.sizes() == {"train": 21, "val": 4, "test": 5}
     assert splits.train.inputs.shape[1:] == (1, 9, 64)
-    raw, _ = coswara_splits(root, seed=0, frames=9)
+    raw, _ = coswara_splits(root, seed=0, frames=9, registry=registry)
     np.testing.assert_allclose(splits.test.inputs, (raw.test.inputs + 40) / 20, rtol=1e-6)
     assert len(report) == 30
 

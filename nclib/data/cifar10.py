@@ -242,7 +242,7 @@ def _verified_batches(folder: Path, digest: str, algorithm: str, download: bool)
         _download_archive(archive, digest, algorithm)
     fetch.verify_file(archive, digest, algorithm)
     if not _marker_matches(batches, marker):
-        fetch.safe_extract(archive, folder)
+        fetch.safe_extract(archive, folder, replace=[EXTRACTED_FOLDER])
         missing = [name for name in _expected_files() if not (batches / name).is_file()]
         if missing:
             raise ValueError(f"{archive.name} lacks {EXTRACTED_FOLDER}/{missing[0]}: not the official archive")
