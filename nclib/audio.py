@@ -1,4 +1,4 @@
-"""The audio front end: reading recordings under a bad-audio policy, log-mel features.
+"""The audio front end: reading a recording under a bad-audio policy, log-mel features.
 
 The paper (Section 4, after Bhattacharya et al. 2023) represents each recording as a
 64-band log-mel spectrogram from a short-time Fourier transform with a 100 ms FFT window
@@ -21,8 +21,10 @@ paper leaves open:
   padded at the end with the clip's own minimum value (its silence floor), or tiled with
   ``policy="repeat"``.
 * **Bad audio** (:func:`read_audio`): every file ends up ``"ok"``, ``"fixed"`` or
-  ``"skipped"`` with a reason that is logged (logger ``"nclib.audio"``) and counted in an
-  :class:`AudioReport`; nothing is dropped silently and nothing crashes.
+  ``"skipped"`` with a reason that is logged (logger ``"nclib.audio"``) and returned in an
+  :class:`AudioResult`; nothing is dropped silently and nothing crashes. Data sets built
+  from many files (:func:`nclib.data.audio_files.log_mel_dataset`) count these outcomes
+  in an :class:`nclib.data.audio_files.AudioReport`.
 
 The bad-audio policy, case by case (status, then reason). The header is read first
 (``soundfile.info``) and checked before a single sample is decoded; samples are then
@@ -59,7 +61,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 
 from nclib.config import prepare_numba
 
@@ -122,7 +123,7 @@ def frame_settings(sample_rate, window_seconds: float = PAPER_WINDOW_SECONDS,
     >>> frame_settings(16_000, 0.03)
     (480, 240)
     """
-    sample_rate = _positive_rate(sample_rate)
+    sample_rate = check_sample_rate(sample_rate)
     if not np.isfinite(window_seconds) or window_seconds <= 0:
         raise ValueError(f"window_seconds must be positive, got {window_seconds}")
     if not 0 <= overlap < 1:
@@ -192,7 +193,7 @@ def log_mel(waveform, sample_rate, n_mels: int = PAPER_N_MELS,
     >>> log_mel(tone, 48_000).shape   # 1 s: 1 + (48000 - 4800) // 2400 frames
     (19, 64)
     """
-    sample_rate = _positive_rate(sample_rate)
+    sample_rate = check_sample_rate(sample_rate)
     if int(n_mels) != n_mels or n_mels < 1:
         raise ValueError(f"n_mels must be a positive integer, got {n_mels}")
     samples = _as_waveform(waveform)
@@ -341,57 +342,57 @@ def read_audio(path, sample_rate: int = PAPER_SAMPLE_RATE,
     >>> read_audio("/no/such/file.wav").status
     'skipped'
     """
-    sample_rate = _positive_rate(sample_rate)
+    sample_rate = check_sample_rate(sample_rate)
     if not (max_seconds > 0):  # also refuses NaN
         raise ValueError(f"max_seconds must be positive, got {max_seconds}")
     if not (max_amplitude > 0):
         raise ValueError(f"max_amplitude must be positive, got {max_amplitude}")
     path = Path(path)
     if not path.is_file():
-        return _skipped(path, sample_rate, MISSING, "no such file")
+        return skipped_result(path, sample_rate, MISSING, "no such file")
     if path.stat().st_size == 0:
-        return _skipped(path, sample_rate, EMPTY, "0 bytes")
+        return skipped_result(path, sample_rate, EMPTY, "0 bytes")
     import soundfile
 
     try:
         header = soundfile.info(str(path))
     except (RuntimeError, OSError, ValueError, TypeError) as error:  # LibsndfileError is a RuntimeError
-        return _skipped(path, sample_rate, UNREADABLE, str(error))
+        return skipped_result(path, sample_rate, UNREADABLE, str(error))
     file_rate, channels, frames = int(header.samplerate), int(header.channels), int(header.frames)
     if frames <= 0 or channels <= 0:
-        return _skipped(path, sample_rate, EMPTY, "a header but no samples")
+        return skipped_result(path, sample_rate, EMPTY, "a header but no samples")
     if not MIN_FILE_RATE <= file_rate <= MAX_FILE_RATE:
-        return _skipped(path, sample_rate, BAD_RATE,
-                        f"header says {file_rate} Hz, outside {MIN_FILE_RATE}..{MAX_FILE_RATE} Hz")
+        return skipped_result(path, sample_rate, BAD_RATE,
+                              f"header says {file_rate} Hz, outside {MIN_FILE_RATE}..{MAX_FILE_RATE} Hz")
     max_frames = int(max_seconds * file_rate)
     if frames > max_frames:
-        return _skipped(path, sample_rate, TOO_LONG,
-                        f"header says {frames} frames = {frames / file_rate:.1f} s > {max_seconds:g} s")
+        return skipped_result(path, sample_rate, TOO_LONG,
+                              f"header says {frames} frames = {frames / file_rate:.1f} s > {max_seconds:g} s")
     try:
         samples = _decode_mono(soundfile, path, channels, max_frames, max_amplitude)
     except _Skip as skip:
-        return _skipped(path, sample_rate, skip.reason, skip.detail)
+        return skipped_result(path, sample_rate, skip.reason, skip.detail)
     except (RuntimeError, OSError, ValueError, TypeError, MemoryError) as error:
-        return _skipped(path, sample_rate, UNREADABLE, str(error))
+        return skipped_result(path, sample_rate, UNREADABLE, str(error))
     if samples.size == 0:
-        return _skipped(path, sample_rate, EMPTY, "a header but no samples")
+        return skipped_result(path, sample_rate, EMPTY, "a header but no samples")
     fixes, notes = [], []
     if channels > 1:
         fixes.append(STEREO)
         notes.append(f"{channels} channels averaged")
     peak = float(np.abs(samples).max())
     if peak < silence_threshold:
-        return _skipped(path, sample_rate, SILENT, f"peak amplitude {peak:.3g} < {silence_threshold:g}")
+        return skipped_result(path, sample_rate, SILENT, f"peak amplitude {peak:.3g} < {silence_threshold:g}")
     duration = samples.size / file_rate
     if duration < min_seconds:
-        return _skipped(path, sample_rate, TOO_SHORT,
-                        f"{duration * 1000:.1f} ms < one {min_seconds * 1000:g} ms window")
+        return skipped_result(path, sample_rate, TOO_SHORT,
+                              f"{duration * 1000:.1f} ms < one {min_seconds * 1000:g} ms window")
     if file_rate != sample_rate:
         with np.errstate(over="ignore", invalid="ignore"):
             samples = np.asarray(_resample(samples, file_rate, sample_rate), dtype=np.float32)
         if not np.isfinite(samples).all():
-            return _skipped(path, sample_rate, OVERFLOW,
-                            f"resampling {file_rate} Hz -> {sample_rate} Hz overflowed float32")
+            return skipped_result(path, sample_rate, OVERFLOW,
+                                  f"resampling {file_rate} Hz -> {sample_rate} Hz overflowed float32")
         fixes.append(RESAMPLED)
         notes.append(f"{file_rate} Hz -> {sample_rate} Hz")
     samples = np.ascontiguousarray(samples, dtype=np.float32)
@@ -452,215 +453,43 @@ def _resample(samples: np.ndarray, from_rate: int, to_rate: int) -> np.ndarray:
     return librosa.resample(samples, orig_sr=from_rate, target_sr=to_rate, res_type="soxr_hq")
 
 
-def _skipped(path: Path, rate: int, reason: str, detail: str) -> AudioResult:
+def skipped_result(path, rate: int, reason: str, detail: str) -> AudioResult:
+    """A skipped file's :class:`AudioResult`, logged as a warning on logger ``"nclib.audio"``.
+
+    For readers of collections that apply a check of their own after
+    :func:`read_audio` (e.g. a spectrogram that is not finite), so that every skip is
+    logged and reported the same way.
+
+    Parameters
+    ----------
+    path : path-like
+    rate : int
+    reason : str
+        One of the reasons of the module docstring (e.g. :data:`TOO_SHORT`).
+    detail : str
+
+    Returns
+    -------
+    AudioResult
+        Status ``"skipped"``, no waveform.
+
+    Examples
+    --------
+    >>> skipped_result("a.wav", 48_000, TOO_SHORT, "2 ms").reason
+    'too short'
+    """
     logger.warning("skipped %s: %s (%s)", path, reason, detail)
     return AudioResult(str(path), None, rate, "skipped", (reason,), detail)
 
 
-class AudioReport:
-    """Per-file outcomes of reading a collection of recordings.
-
-    Every file read through :func:`log_mel_dataset` appears here with its path, status,
-    reasons and detail, so skipped files are visible and countable.
+def check_sample_rate(sample_rate) -> int:
+    """The sample rate as an int, or a ``ValueError`` unless it is a positive integer.
 
     Examples
     --------
-    >>> report = AudioReport()
-    >>> report.add(AudioResult("a.wav", None, 48_000, "skipped", ("silent",)))
-    >>> report.add(AudioResult("b.wav", np.zeros(1), 48_000, "ok"))
-    >>> report.counts().to_dict("records")
-    [{'reason': 'ok', 'status': 'ok', 'count': 1}, {'reason': 'silent', 'status': 'skipped', 'count': 1}]
+    >>> check_sample_rate(48_000.0)
+    48000
     """
-
-    COLUMNS = ("path", "status", "reason", "detail")
-
-    def __init__(self, rows=()):
-        self._rows = [dict(zip(self.COLUMNS, map(str, row))) for row in rows]
-
-    def add(self, result: AudioResult) -> None:
-        """Record one :class:`AudioResult`."""
-        self._rows.append({"path": str(result.path), "status": result.status,
-                           "reason": result.reason, "detail": result.detail})
-
-    def __len__(self) -> int:
-        return len(self._rows)
-
-    def table(self) -> pd.DataFrame:
-        """One row per file: ``path, status, reason, detail``."""
-        return pd.DataFrame(self._rows, columns=list(self.COLUMNS))
-
-    def skipped(self) -> pd.DataFrame:
-        """The rows of the skipped files (path, status, reason, detail)."""
-        table = self.table()
-        return table[table["status"] == "skipped"].reset_index(drop=True)
-
-    def counts(self) -> pd.DataFrame:
-        """Files per reason: columns ``reason, status, count``.
-
-        Untouched files count under reason ``"ok"``. A file fixed in two ways (stereo
-        *and* resampled) counts once under each reason, so the counts of ``"fixed"``
-        rows can exceed the number of fixed files.
-        """
-        records = []
-        for row in self._rows:
-            reasons = row["reason"].split("; ") if row["reason"] else ["ok"]
-            records.extend({"reason": reason, "status": row["status"]} for reason in reasons)
-        if not records:
-            return pd.DataFrame({"reason": [], "status": [], "count": []})
-        frame = pd.DataFrame(records)
-        counts = frame.groupby(["reason", "status"], sort=False).size().reset_index(name="count")
-        order = counts["status"].map({"ok": 0, "fixed": 1, "skipped": 2})
-        counts = counts.assign(_order=order).sort_values(["_order", "reason"], kind="stable")
-        return counts.drop(columns="_order").reset_index(drop=True)
-
-    def to_arrays(self) -> dict:
-        """The table as string arrays (for :class:`nclib.cache.Cache`)."""
-        return {f"report_{c}": np.array([row[c] for row in self._rows], dtype=str) for c in self.COLUMNS}
-
-    @classmethod
-    def from_arrays(cls, arrays: dict) -> "AudioReport":
-        """Inverse of :meth:`to_arrays`."""
-        columns = [arrays[f"report_{c}"].tolist() for c in cls.COLUMNS]
-        return cls(zip(*columns))
-
-
-def log_mel_dataset(paths, labels, classes, frames: int, sample_rate: int = PAPER_SAMPLE_RATE,
-                    cache=None, *, n_mels: int = PAPER_N_MELS,
-                    window_seconds: float = PAPER_WINDOW_SECONDS,
-                    overlap: float = PAPER_OVERLAP, policy: str = "pad",
-                    progress: bool = False, max_seconds: float = MAX_SECONDS,
-                    max_amplitude: float = MAX_AMPLITUDE):
-    """Read recordings, compute fixed-length log-mel inputs, and report every file.
-
-    Each file goes through :func:`read_audio` (resampled to ``sample_rate``; files
-    shorter than one window are skipped), :func:`log_mel` and :func:`fixed_length`.
-
-    Parameters
-    ----------
-    paths : sequence of path-like, length N
-    labels : array-like of shape (N,), int
-        Class index of each file, in ``range(len(classes))``.
-    classes : sequence of str
-    frames : int
-        Frames of every input (see :func:`num_frames`).
-    sample_rate : int
-        Rate the front end runs at.
-    cache : nclib.cache.Cache, optional
-        Store the result under a key made of every file's path, size and modification
-        time, the labels and all settings; ``None`` computes without caching.
-    n_mels, window_seconds, overlap : front-end settings (see :func:`log_mel`).
-    policy : {"pad", "repeat"}
-        Fixed-length policy (see :func:`fixed_length`).
-    progress : bool
-        Show a tqdm progress bar.
-    max_seconds, max_amplitude : float
-        Longest recording and largest absolute sample kept (see :func:`read_audio`).
-
-    Returns
-    -------
-    dataset : nclib.data.base.Dataset
-        ``inputs`` of shape (K, 1, frames, n_mels) float32 and ``labels`` (K,) int64 for
-        the K files that were not skipped, in input order; ``info`` holds the settings
-        and the counts of files read and skipped.
-    report : AudioReport
-        All N files with their status and reason.
-
-    Examples
-    --------
-    >>> import tempfile, pathlib, soundfile
-    >>> folder = pathlib.Path(tempfile.mkdtemp())
-    >>> noise = np.random.default_rng(0).uniform(-0.5, 0.5, 24_000)
-    >>> soundfile.write(folder / "a.wav", noise, 48_000)
-    >>> _ = (folder / "b.wav").write_bytes(b"")
-    >>> data, report = log_mel_dataset([folder / "a.wav", folder / "b.wav"], [0, 1], ["x", "y"], frames=12)
-    >>> data.inputs.shape, report.skipped()["reason"].tolist()
-    ((1, 1, 12, 64), ['empty file'])
-    """
-    from nclib.data.base import Dataset
-
-    paths = [Path(p) for p in paths]
-    classes = [str(c) for c in classes]
-    labels = _check_labels(labels, len(paths), len(classes))
-    if int(frames) != frames or frames < 1:
-        raise ValueError(f"frames must be a positive integer, got {frames}")
-    if policy not in POLICIES:
-        raise ValueError(f"policy must be one of {POLICIES}, got {policy!r}")
-    settings = {"frames": int(frames), "sample_rate": _positive_rate(sample_rate), "n_mels": int(n_mels),
-                "window_seconds": float(window_seconds), "overlap": float(overlap), "policy": policy,
-                "silence_threshold": SILENCE_THRESHOLD, "max_seconds": float(max_seconds),
-                "max_amplitude": float(max_amplitude)}
-    if not (settings["max_seconds"] > 0 and settings["max_amplitude"] > 0):
-        raise ValueError(f"max_seconds and max_amplitude must be positive, got {max_seconds}, {max_amplitude}")
-    frame_settings(settings["sample_rate"], window_seconds, overlap)  # validate early
-
-    def compute() -> dict:
-        return _compute_features(paths, labels, settings, progress)
-
-    if cache is None:
-        arrays = compute()
-    else:
-        parts = {"files": _file_identity(paths), "labels": labels.tolist(), "classes": classes, **settings}
-        arrays = cache.arrays("log-mel", parts, compute)
-    report = AudioReport.from_arrays(arrays)
-    inputs = np.asarray(arrays["inputs"], dtype=np.float32)
-    info = {"front_end": settings, "files": len(paths), "skipped": len(report.skipped())}
-    return Dataset(inputs, arrays["labels"], classes, info), report
-
-
-def _compute_features(paths, labels, settings, progress) -> dict:
-    from nclib.progress import progress as progress_bar
-
-    report = AudioReport()
-    inputs, kept = [], []
-    rate, window = settings["sample_rate"], settings["window_seconds"]
-    n_fft = frame_settings(rate, window, settings["overlap"])[0]
-    for index, path in enumerate(progress_bar(paths, desc="log-mel") if progress else paths):
-        result = read_audio(path, rate, min_seconds=window, silence_threshold=settings["silence_threshold"],
-                            max_seconds=settings["max_seconds"], max_amplitude=settings["max_amplitude"])
-        if result.waveform is not None and result.waveform.size < n_fft:
-            result = _skipped(Path(path), rate, TOO_SHORT, "shorter than one FFT window after resampling")
-        spectrogram = None
-        if result.waveform is not None:
-            with np.errstate(over="ignore", invalid="ignore"):
-                spectrogram = log_mel(result.waveform, rate, settings["n_mels"], window, settings["overlap"])
-            if not np.isfinite(spectrogram).all():
-                result = _skipped(Path(path), rate, OVERFLOW, "the log-mel spectrogram is not finite")
-        report.add(result)
-        if result.waveform is None:
-            continue
-        inputs.append(fixed_length(spectrogram, settings["frames"], settings["policy"]))
-        kept.append(index)
-    shape = (len(inputs), 1, settings["frames"], settings["n_mels"])
-    stacked = np.stack(inputs)[:, None] if inputs else np.zeros(shape, np.float32)
-    return {"inputs": stacked.astype(np.float32), "labels": labels[kept], **report.to_arrays()}
-
-
-def _file_identity(paths) -> list:
-    identity = []
-    for path in paths:
-        try:
-            stat = path.stat()
-            identity.append([str(path.resolve()), stat.st_size, stat.st_mtime_ns])
-        except OSError:
-            identity.append([str(path), -1, -1])
-    return identity
-
-
-def _check_labels(labels, num_files: int, num_classes: int) -> np.ndarray:
-    array = np.asarray(labels)
-    if array.ndim != 1 or array.shape[0] != num_files:
-        raise ValueError(f"labels must have shape ({num_files},) like paths, got {array.shape}")
-    if num_classes < 1:
-        raise ValueError("classes is empty")
-    if array.size and not np.issubdtype(array.dtype, np.integer):
-        raise ValueError(f"labels must be integer class indices, got dtype {array.dtype}")
-    array = array.astype(np.int64)
-    if array.size and (array.min() < 0 or array.max() >= num_classes):
-        raise ValueError(f"labels must lie in range({num_classes}), got {array.min()}..{array.max()}")
-    return array
-
-
-def _positive_rate(sample_rate) -> int:
     try:
         rate = int(sample_rate)
     except (TypeError, ValueError):

@@ -120,3 +120,64 @@ def score_vs_performance(scores: pd.DataFrame, transfer: pd.DataFrame, metric_la
             ax.set_ylabel(f"{metric_label} ({regime})" if col == 0 else "")
     fig.tight_layout()
     return fig
+
+
+def stability_plot(summary: pd.DataFrame, spread: pd.DataFrame | None = None, *, xlabel: str = "weighted τ",
+                   order=None):
+    """One row per score, one panel per setup: point, bootstrap interval and spread.
+
+    Parameters
+    ----------
+    summary : pandas.DataFrame
+        Columns ``panel, score, value, low, high`` (e.g. from :func:`nclib.stability.bootstrap_measures`,
+        one panel per experiment and regime).
+    spread : pandas.DataFrame, optional
+        Columns ``panel, score, source, value``: extra values drawn as small markers, one
+        marker style per ``source`` (e.g. ``seed``, ``subset``).
+    xlabel : str
+    order : list of str, optional
+        Scores from top to bottom (default: by mean value across panels, best first).
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+
+    Examples
+    --------
+    >>> s = pd.DataFrame({"panel": "a", "score": ["nc", "logme"], "value": [0.5, 0.2],
+    ...                   "low": [0.1, -0.3], "high": [0.8, 0.6]})
+    >>> len(stability_plot(s).axes)
+    1
+    """
+    import matplotlib.pyplot as plt
+
+    panels = list(dict.fromkeys(summary["panel"]))
+    if order is None:
+        order = summary.groupby("score")["value"].mean().sort_values(ascending=False).index.tolist()
+    positions = {score: k for k, score in enumerate(order)}
+    fig, axes = plt.subplots(1, len(panels), figsize=(2.9 * len(panels) + 1.2, 0.32 * len(order) + 1.4),
+                             sharey=True, squeeze=False)
+    markers = {"seed": ("|", "tab:orange"), "subset": ("x", "tab:green")}
+    for ax, panel in zip(axes[0], panels):
+        part = summary[summary["panel"] == panel]
+        y = part["score"].map(positions).to_numpy()
+        ax.hlines(y, part["low"], part["high"], color="tab:blue", linewidth=3, alpha=0.45, label="bootstrap interval")
+        ax.plot(part["value"], y, "o", color="black", markersize=4, label="all models, seed mean")
+        if spread is not None:
+            extra = spread[spread["panel"] == panel]
+            for source, group in extra.groupby("source", sort=False):
+                marker, colour = markers.get(source, (".", "tab:gray"))
+                jitter = 0.18 if source == "subset" else -0.18
+                ax.plot(group["value"], group["score"].map(positions) + jitter, marker, color=colour,
+                        markersize=5, alpha=0.8, linestyle="none", label=f"per {source}")
+        ax.axvline(0, color="gray", linewidth=0.8)
+        ax.set_title(str(panel), fontsize=10)
+        ax.set_xlabel(xlabel)
+    axes[0][0].set_yticks(range(len(order)))
+    axes[0][0].set_yticklabels(order)
+    axes[0][0].invert_yaxis()
+    handles, labels = axes[0][0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="lower center", ncol=len(labels), fontsize=8, frameon=False)
+    fig.tight_layout(rect=(0, 0.06, 1, 1))
+    return fig
+

@@ -12,7 +12,12 @@ in two ways and report the mean test performance over seeds:
 
 Both use Adam, cross-entropy, a fixed number of epochs and keep the checkpoint with the
 best validation metric (the first epoch reaching it); the test metric is that
-checkpoint's. :func:`train_classifier` is the same loop for pre-training on a source task.
+checkpoint's. With ``patience=P`` a run instead stops once its validation metric has not
+improved for ``P`` epochs (``epochs`` is then a cap), and :func:`late_peaks` /
+:func:`check_converged` flag runs that were still improving when they hit the cap.
+:func:`nclib.convex_head.convex_head_transfer` solves the head regime exactly instead
+(L2-penalised logistic regression to convergence, no seed). :func:`train_classifier` is
+the same loop for pre-training on a source task.
 :func:`head_transfer_seeds` trains the heads of several seeds at once (one batched
 linear map, gradients and Adam written out), which makes the head regime cheap enough
 to run many seeds on a CPU.
@@ -30,7 +35,9 @@ training examples in the same order.
 from __future__ import annotations
 
 import math
+from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import Mapping
 
 import numpy as np
 import pandas as pd
@@ -110,6 +117,13 @@ class TrainingResult:
     best_val_metric : float
     test_metric : float or None
         The kept checkpoint's metric on the test split (``None`` for pre-training).
+    epochs_run : int or None
+        Epochs actually trained (``len(history)``): the cap, or fewer after early stopping.
+    stopped_early : bool
+        The patience criterion was met (the validation metric had not improved for
+        ``patience`` epochs); ``False`` for fixed-epoch runs.
+    test_probs : ndarray of shape (N_test, C), float32, or None
+        The kept checkpoint's test probabilities (``test_metric`` is computed from them).
     """
 
     state: dict
@@ -117,10 +131,15 @@ class TrainingResult:
     best_epoch: int
     best_val_metric: float
     test_metric: float | None = None
+    epochs_run: int | None = None
+    stopped_early: bool = False
+    test_probs: np.ndarray | None = None
 
 
 # ----------------------------------------------------------------------------- checks
-def _check_settings(epochs, lr, batch_size, seed, metric) -> None:
+def _check_settings(epochs, lr, batch_size, seed, metric, patience=None) -> None:
+    if patience is not None and (not isinstance(patience, (int, np.integer)) or patience < 1):
+        raise ValueError(f"patience must be a positive integer or None, got {patience!r}")
     if not isinstance(epochs, (int, np.integer)) or epochs < 1:
         raise ValueError(f"epochs must be a positive integer, got {epochs!r}")
     if not (isinstance(lr, (int, float)) and math.isfinite(lr) and lr > 0):
@@ -162,6 +181,35 @@ def _check_metric_data(metric: str, num_classes: int, val_labels: np.ndarray) ->
 
 
 # ----------------------------------------------------------------------------- the loop
+@contextmanager
+def deterministic_algorithms():
+    """Context in which torch uses deterministic algorithms; the previous settings return after.
+
+    Sets :func:`torch.use_deterministic_algorithms` (``warn_only=True``: an operation
+    without a deterministic implementation warns instead of failing) and turns cuDNN's
+    benchmark mode off; both are restored on exit, also after an error.
+
+    Examples
+    --------
+    >>> before = torch.are_deterministic_algorithms_enabled()
+    >>> with deterministic_algorithms():
+    ...     torch.are_deterministic_algorithms_enabled()
+    True
+    >>> torch.are_deterministic_algorithms_enabled() == before
+    True
+    """
+    enabled = torch.are_deterministic_algorithms_enabled()
+    warn_only = torch.is_deterministic_algorithms_warn_only_enabled()
+    benchmark = torch.backends.cudnn.benchmark
+    torch.use_deterministic_algorithms(True, warn_only=True)
+    torch.backends.cudnn.benchmark = False
+    try:
+        yield
+    finally:
+        torch.use_deterministic_algorithms(enabled, warn_only=warn_only)
+        torch.backends.cudnn.benchmark = benchmark
+
+
 def _device(network: nn.Module) -> torch.device:
     parameter = next(network.parameters(), None)
     return parameter.device if parameter is not None else torch.device("cpu")
@@ -211,8 +259,9 @@ def predict_probs(network: nn.Module, inputs, batch_size: int = EVAL_BATCH_SIZE)
 
 
 def _fit(network, train_inputs, train_labels, val_inputs, val_labels, *,
-         epochs, lr, batch_size, seed, metric, desc) -> TrainingResult:
-    """Adam + cross-entropy for ``epochs`` epochs; keeps the best-on-validation state."""
+         epochs, lr, batch_size, seed, metric, desc, patience=None) -> TrainingResult:
+    """Adam + cross-entropy for ``epochs`` epochs (or until ``patience`` epochs without a
+    validation improvement); keeps the best-on-validation state."""
     device = _device(network)
     optimizer = torch.optim.Adam(network.parameters(), lr=lr)
     loss_function = nn.CrossEntropyLoss()
@@ -237,9 +286,13 @@ def _fit(network, train_inputs, train_labels, val_inputs, val_labels, *,
         if val_metric > best["value"]:
             state = {name: tensor.detach().clone() for name, tensor in network.state_dict().items()}
             best = dict(value=val_metric, epoch=epoch, state=state)
+        if patience is not None and epoch - best["epoch"] >= patience:
+            break
     network.load_state_dict(best["state"])
     history = pd.DataFrame(rows, columns=["epoch", "train_loss", "val_metric"])
-    return TrainingResult(best["state"], history, best["epoch"], best["value"])
+    stopped = patience is not None and len(rows) - best["epoch"] >= patience
+    return TrainingResult(best["state"], history, best["epoch"], best["value"], epochs_run=len(rows),
+                          stopped_early=bool(stopped))
 
 
 # ----------------------------------------------------------------------------- public API
@@ -280,13 +333,14 @@ def new_head(embedding_dim: int, num_classes: int, seed: int) -> nn.Linear:
 
 
 def train_classifier(model: nn.Module, train, val, *, epochs: int, lr: float, batch_size: int,
-                     seed: int, metric: str = "accuracy", desc: str = "train") -> TrainingResult:
+                     seed: int, metric: str = "accuracy", desc: str = "train",
+                     patience: int | None = None) -> TrainingResult:
     """Train every parameter of ``model`` with Adam and cross-entropy; keep the best epoch.
 
     Used for pre-training on a source task and by :func:`full_transfer`. Dropout and other
     random layers draw from torch's global generator, which is seeded with ``seed`` inside
     :func:`torch.random.fork_rng`, so runs repeat exactly and the caller's random state is
-    left as it was.
+    left as it was. Training runs under :func:`deterministic_algorithms` (restored after).
 
     Parameters
     ----------
@@ -297,15 +351,20 @@ def train_classifier(model: nn.Module, train, val, *, epochs: int, lr: float, ba
         ``inputs`` of shape (N, ...) float32 and ``labels`` of shape (N,) in ``range(C)``;
         C is ``len(train.classes)``.
     epochs, lr, batch_size, seed : int, float, int, int
+        ``epochs`` is the number of epochs, or their cap when ``patience`` is given.
     metric : {"accuracy", "auroc"}
         Validation metric that picks the checkpoint.
     desc : str
         Label of the progress bar.
+    patience : int, optional
+        Stop once the validation metric has not improved (strictly) for ``patience``
+        epochs. ``None`` (default): the paper's fixed number of epochs.
 
     Returns
     -------
     TrainingResult
-        ``test_metric`` is ``None``.
+        ``test_metric`` and ``test_probs`` are ``None``; ``epochs_run`` and
+        ``stopped_early`` say where training ended.
 
     Examples
     --------
@@ -317,23 +376,27 @@ def train_classifier(model: nn.Module, train, val, *, epochs: int, lr: float, ba
     >>> result = train_classifier(nn.Linear(2, 2), data, data, epochs=5, lr=0.1, batch_size=16, seed=0)
     >>> result.best_val_metric > 0.9, list(result.history.columns)
     (True, ['epoch', 'train_loss', 'val_metric'])
+    >>> stopped = train_classifier(nn.Linear(2, 2), data, data, epochs=50, lr=0.1, batch_size=16, seed=0,
+    ...                            patience=3)
+    >>> stopped.stopped_early, stopped.epochs_run == stopped.best_epoch + 3
+    (True, True)
     """
-    _check_settings(epochs, lr, batch_size, seed, metric)
+    _check_settings(epochs, lr, batch_size, seed, metric, patience)
     num_classes = len(train.classes)
     train_labels = _as_labels(train.labels, num_classes, "train labels")
     val_labels = _as_labels(val.labels, num_classes, "validation labels")
     _check_metric_data(metric, num_classes, val_labels)
     train_inputs = _as_inputs(train.inputs, len(train_labels), "train inputs")
     val_inputs = _as_inputs(val.inputs, len(val_labels), "validation inputs")
-    with torch.random.fork_rng(devices=[]):
+    with torch.random.fork_rng(devices=[]), deterministic_algorithms():
         torch.manual_seed(int(seed))
         return _fit(model, train_inputs, train_labels, val_inputs, val_labels, epochs=epochs,
-                    lr=lr, batch_size=batch_size, seed=seed, metric=metric, desc=desc)
+                    lr=lr, batch_size=batch_size, seed=seed, metric=metric, desc=desc, patience=patience)
 
 
 def head_transfer(train_features, train_labels, val_features, val_labels, test_features, test_labels,
                   *, num_classes: int, epochs: int, lr: float = 1e-4, batch_size: int = 32, seed: int,
-                  metric: str = "accuracy", desc: str = "head") -> TrainingResult:
+                  metric: str = "accuracy", desc: str = "head", patience: int | None = None) -> TrainingResult:
     """Regime (a): train a new linear head on frozen, cached embeddings.
 
     Parameters
@@ -354,12 +417,20 @@ def head_transfer(train_features, train_labels, val_features, val_labels, test_f
     metric : {"accuracy", "auroc"}
     desc : str
         Label of the progress bar.
+    patience : int, optional
+        Stop once the validation metric has not improved for ``patience`` epochs
+        (``epochs`` is then a cap); ``None``: the paper's fixed epochs.
 
     Returns
     -------
     TrainingResult
         ``state`` holds the head's ``weight`` (C, D) and ``bias`` (C,) of the best epoch;
-        ``test_metric`` is that head's metric on the test split.
+        ``test_metric`` is that head's metric on the test split, ``test_probs`` (N_test, C)
+        its test probabilities.
+
+    See Also
+    --------
+    nclib.convex_head.convex_head_transfer : the same regime solved to convergence.
 
     See Also
     --------
@@ -377,12 +448,14 @@ def head_transfer(train_features, train_labels, val_features, val_labels, test_f
     """
     return head_transfer_seeds(train_features, train_labels, val_features, val_labels, test_features,
                                test_labels, num_classes=num_classes, epochs=epochs, lr=lr,
-                               batch_size=batch_size, seeds=[seed], metric=metric, desc=desc)[0]
+                               batch_size=batch_size, seeds=[seed], metric=metric, desc=desc,
+                               patience=patience)[0]
 
 
 def head_transfer_seeds(train_features, train_labels, val_features, val_labels, test_features, test_labels,
                         *, num_classes: int, epochs: int, lr: float = 1e-4, batch_size: int = 32, seeds,
-                        metric: str = "accuracy", desc: str = "head", device=None) -> list[TrainingResult]:
+                        metric: str = "accuracy", desc: str = "head", device=None,
+                        patience: int | None = None) -> list[TrainingResult]:
     """:func:`head_transfer` for several seeds at once, one independent head per seed.
 
     The heads of all seeds are trained together as one batched linear map of shape
@@ -391,13 +464,15 @@ def head_transfer_seeds(train_features, train_labels, val_features, val_labels, 
     a few tensor operations whatever the number of seeds. Each seed keeps its own
     initialisation (:func:`new_head`), its own minibatch order and its own best
     checkpoint: the result for a seed does not depend on the other seeds (up to float
-    rounding of the batched products).
+    rounding of the batched products). With ``patience`` each seed stops on its own: its
+    history ends and its checkpoint is frozen when it stops (the batch keeps stepping it
+    until every seed has stopped, which changes nothing it returns).
 
     Parameters
     ----------
     train_features, train_labels, val_features, val_labels, test_features, test_labels
         As in :func:`head_transfer`.
-    num_classes, epochs, lr, batch_size, metric, desc
+    num_classes, epochs, lr, batch_size, metric, desc, patience
         As in :func:`head_transfer`.
     seeds : sequence of int
         Distinct non-negative seeds.
@@ -424,7 +499,7 @@ def head_transfer_seeds(train_features, train_labels, val_features, val_labels, 
     if not seeds or len(set(seeds)) != len(seeds):
         raise ValueError(f"seeds must be distinct and non-empty, got {seeds}")
     for seed in seeds:
-        _check_settings(epochs, lr, batch_size, seed, metric)
+        _check_settings(epochs, lr, batch_size, seed, metric, patience)
     splits = {}
     for name, features, labels in (("train", train_features, train_labels),
                                    ("validation", val_features, val_labels),
@@ -443,7 +518,7 @@ def head_transfer_seeds(train_features, train_labels, val_features, val_labels, 
     device = torch.device("cpu" if device is None else device)
     splits = {name: (features.to(device), labels) for name, (features, labels) in splits.items()}
     return _fit_heads([head.to(device) for head in heads], splits, seeds=seeds, epochs=epochs, lr=lr,
-                      batch_size=batch_size, metric=metric, desc=desc)
+                      batch_size=batch_size, metric=metric, desc=desc, patience=patience)
 
 
 ADAM_BETAS = (0.9, 0.999)
@@ -498,7 +573,7 @@ class _BatchedHeads:
         return {"weight": self.weight[index].t().cpu().clone(), "bias": self.bias[index, 0].cpu().clone()}
 
 
-def _fit_heads(heads, splits, *, seeds, epochs, lr, batch_size, metric, desc) -> list[TrainingResult]:
+def _fit_heads(heads, splits, *, seeds, epochs, lr, batch_size, metric, desc, patience=None) -> list[TrainingResult]:
     train_features, train_labels = splits["train"]
     val_features, val_labels = splits["validation"]
     test_features, test_labels = splits["test"]
@@ -507,6 +582,7 @@ def _fit_heads(heads, splits, *, seeds, epochs, lr, batch_size, metric, desc) ->
     targets = torch.from_numpy(train_labels).to(train_features.device)
     best = [dict(value=-math.inf, epoch=0, state=None) for _ in seeds]
     rows = [[] for _ in seeds]
+    active = [True] * len(seeds)
     for epoch in progress(range(1, epochs + 1), desc=desc, total=epochs):
         orders = torch.stack([torch.randperm(len(targets), generator=g) for g in generators])
         loss_sums = torch.zeros(len(seeds), dtype=torch.float64)
@@ -515,6 +591,8 @@ def _fit_heads(heads, splits, *, seeds, epochs, lr, batch_size, metric, desc) ->
             loss_sums += batched.train_step(train_features[index], targets[index]).double() * len(batch)
         val_probs = batched.probs(val_features)
         for k in range(len(seeds)):
+            if not active[k]:
+                continue
             train_loss = float(loss_sums[k]) / len(targets)
             if not math.isfinite(train_loss):
                 raise ValueError(f"{desc} seed {seeds[k]}: training diverged at epoch {epoch}; lower the lr")
@@ -522,18 +600,26 @@ def _fit_heads(heads, splits, *, seeds, epochs, lr, batch_size, metric, desc) ->
             rows[k].append((epoch, train_loss, val_metric))
             if val_metric > best[k]["value"]:
                 best[k] = dict(value=val_metric, epoch=epoch, state=batched.state(k))
+            if patience is not None and epoch - best[k]["epoch"] >= patience:
+                active[k] = False
+        if not any(active):
+            break
     results = []
     for k in range(len(seeds)):
         head = heads[k]
         head.load_state_dict(best[k]["state"])  # copies onto the head's device
-        test_metric = score_predictions(metric, test_labels, predict_probs(head, test_features))
+        test_probs = predict_probs(head, test_features)
+        test_metric = score_predictions(metric, test_labels, test_probs)
         history = pd.DataFrame(rows[k], columns=["epoch", "train_loss", "val_metric"])
-        results.append(TrainingResult(best[k]["state"], history, best[k]["epoch"], best[k]["value"], test_metric))
+        results.append(TrainingResult(best[k]["state"], history, best[k]["epoch"], best[k]["value"], test_metric,
+                                      epochs_run=len(rows[k]), stopped_early=not active[k],
+                                      test_probs=test_probs))
     return results
 
 
 def full_transfer(model: nn.Module, splits, *, epochs: int, lr: float = 1e-4, batch_size: int = 32,
-                  seed: int, metric: str = "accuracy", desc: str = "full") -> TrainingResult:
+                  seed: int, metric: str = "accuracy", desc: str = "full",
+                  patience: int | None = None) -> TrainingResult:
     """Regime (b): replace ``model.classifier`` by a new head and fine-tune every parameter.
 
     Parameters
@@ -544,14 +630,16 @@ def full_transfer(model: nn.Module, splits, *, epochs: int, lr: float = 1e-4, ba
         fresh copy of the pre-trained model for every seed.
     splits : nclib.data.base.Splits
         ``train``, ``val`` and ``test`` datasets of the target task.
-    epochs, lr, batch_size, seed, metric, desc
+    epochs, lr, batch_size, seed, metric, desc, patience
         As in :func:`head_transfer`; the new head is :func:`new_head` with this seed, the
-        same initialisation as the head regime's.
+        same initialisation as the head regime's. Training runs under
+        :func:`deterministic_algorithms` (see :func:`train_classifier`).
 
     Returns
     -------
     TrainingResult
-        ``state`` is the whole model's best ``state_dict``; ``test_metric`` its test metric.
+        ``state`` is the whole model's best ``state_dict``; ``test_metric`` its test metric,
+        ``test_probs`` (N_test, C) its test probabilities.
 
     Examples
     --------
@@ -567,8 +655,183 @@ def full_transfer(model: nn.Module, splits, *, epochs: int, lr: float = 1e-4, ba
     num_classes = len(splits.train.classes)
     model.classifier = new_head(int(model.embedding_dim), num_classes, seed).to(_device(model))
     result = train_classifier(model, splits.train, splits.val, epochs=epochs, lr=lr,
-                              batch_size=batch_size, seed=seed, metric=metric, desc=desc)
+                              batch_size=batch_size, seed=seed, metric=metric, desc=desc, patience=patience)
     test_labels = _as_labels(splits.test.labels, num_classes, "test labels")
     test_inputs = _as_inputs(splits.test.inputs, len(test_labels), "test inputs")
-    result.test_metric = score_predictions(metric, test_labels, predict_probs(model, test_inputs))
+    result.test_probs = predict_probs(model, test_inputs)
+    result.test_metric = score_predictions(metric, test_labels, result.test_probs)
     return result
+
+
+# ----------------------------------------------------------------------------- convergence guard
+RUN_COLUMNS = ("model", "regime", "seed")
+
+
+class NotConvergedError(ValueError):
+    """Too many transfer runs were still improving when they stopped (see :func:`check_converged`).
+
+    Attributes
+    ----------
+    runs : pandas.DataFrame
+        The flagged runs (as returned by :func:`check_converged`).
+    """
+
+    def __init__(self, message: str, runs: pd.DataFrame):
+        super().__init__(message)
+        self.runs = runs
+
+
+def _run_table(runs, cap) -> pd.DataFrame:
+    """One row per run: key columns, ``best_epoch``, ``epochs_run``, ``stopped_early`` (+ ``converged``)."""
+    if isinstance(runs, Mapping):
+        rows = []
+        for key, run in runs.items():
+            if isinstance(run, Mapping):
+                get = run.get
+            else:
+                def get(name, default=None, run=run):
+                    return getattr(run, name, default)
+            row = {"run": key}
+            for name in ("best_epoch", "epochs_run", "stopped_early", "converged"):
+                value = get(name, None)
+                row[name] = None if value is None else np.asarray(value).item()
+            if row["epochs_run"] is None and get("history", None) is not None:
+                row["epochs_run"] = len(get("history"))
+            rows.append(row)
+        runs = pd.DataFrame(rows, columns=["run", "best_epoch", "epochs_run", "stopped_early", "converged"])
+    if not isinstance(runs, pd.DataFrame):
+        raise ValueError(f"runs must be a DataFrame or a mapping of run -> result, got {type(runs).__name__}")
+    if {"best_epoch", "epochs_run"} <= set(runs.columns):
+        table = runs.copy()
+    elif {"epoch", "val_metric"} <= set(runs.columns):
+        keys = [c for c in RUN_COLUMNS if c in runs.columns]
+        if not keys:
+            raise ValueError(f"a history table needs run columns among {RUN_COLUMNS}")
+        history = runs.sort_values(keys + ["epoch"], kind="stable")
+        grouped = history.groupby(keys, sort=True)
+        best = history.loc[grouped["val_metric"].idxmax(), keys + ["epoch"]].rename(columns={"epoch": "best_epoch"})
+        table = best.merge(grouped["epoch"].max().rename("epochs_run").reset_index(), on=keys)
+    else:
+        raise ValueError("runs need columns best_epoch and epochs_run (a convergence table) "
+                         "or epoch and val_metric (a history table)")
+    if "stopped_early" not in table.columns:
+        table["stopped_early"] = (pd.to_numeric(table["epochs_run"]) < cap) if cap is not None else False
+    return table.reset_index(drop=True)
+
+
+def late_peaks(runs, tail: float = 0.1, *, cap: int | None = None) -> pd.DataFrame:
+    """Runs whose best validation epoch lies in the last ``tail`` of their epochs, at the cap.
+
+    A run that trained its full budget (it did not stop early) and kept a checkpoint from
+    its last ``tail`` fraction of epochs (``best_epoch > (1 - tail) * epochs_run``; the
+    last epoch always counts) was probably still improving: its test metric understates
+    what the model transfers to. Runs without epochs (the convex head) are not listed.
+
+    Parameters
+    ----------
+    runs : pandas.DataFrame or mapping
+        One of: a per-run table with ``best_epoch`` and ``epochs_run`` (and optionally
+        ``stopped_early``), such as :attr:`nclib.experiments.runner.Results.convergence`;
+        a history table (``epoch``, ``val_metric`` and run columns among ``model, regime,
+        seed``), such as ``Results.history``; or a mapping ``{run: TrainingResult or
+        outcome dict}``.
+    tail : float
+        Fraction of the epochs run, in (0, 1).
+    cap : int, optional
+        The epoch budget; when ``runs`` does not say whether a run stopped early, runs with
+        fewer epochs than ``cap`` count as stopped early. Without it they count as capped.
+
+    Returns
+    -------
+    pandas.DataFrame
+        The late runs: their run columns, ``best_epoch``, ``epochs_run``, ``stopped_early``.
+
+    Examples
+    --------
+    >>> history = pd.DataFrame({"model": ["a"] * 4 + ["b"] * 4, "epoch": [1, 2, 3, 4] * 2,
+    ...                         "val_metric": [.5, .6, .7, .8, .5, .9, .8, .8]})
+    >>> late_peaks(history, tail=0.25)[["model", "best_epoch", "epochs_run"]].values.tolist()
+    [['a', 4, 4]]
+    """
+    if not (isinstance(tail, (int, float)) and 0 < tail < 1):
+        raise ValueError(f"tail must lie in (0, 1), got {tail!r}")
+    table = _run_table(runs, cap)
+    best = pd.to_numeric(table["best_epoch"], errors="coerce")
+    epochs = pd.to_numeric(table["epochs_run"], errors="coerce")
+    stopped = table["stopped_early"].fillna(False).astype(bool)
+    late = best.notna() & epochs.notna() & ~stopped & (best > (1 - tail) * epochs)
+    keys = [c for c in table.columns if c not in ("best_epoch", "epochs_run", "stopped_early", "converged",
+                                                  "l2")]
+    keys = [c for c in keys if c in RUN_COLUMNS or c == "run"]
+    return table.loc[late, keys + ["best_epoch", "epochs_run", "stopped_early"]].reset_index(drop=True)
+
+
+def check_converged(runs, *, tail: float = 0.1, max_fraction: float = 0.1, cap: int | None = None) -> pd.DataFrame:
+    """Raise :class:`NotConvergedError` when more than ``max_fraction`` of the runs did not converge.
+
+    A run has not converged when it peaks late (:func:`late_peaks`) or, for a run without
+    epochs whose solver reports it (the convex head's L-BFGS: ``best_epoch`` missing,
+    ``converged`` false), when the solver says so. The fraction is over all runs given.
+
+    Parameters
+    ----------
+    runs : pandas.DataFrame or mapping
+        As in :func:`late_peaks`; a ``converged`` column (missing values: not applicable)
+        adds the solver's verdict.
+    tail : float
+        As in :func:`late_peaks`.
+    max_fraction : float
+        Largest tolerated fraction of unconverged runs, in [0, 1].
+    cap : int, optional
+        As in :func:`late_peaks`.
+
+    Returns
+    -------
+    pandas.DataFrame
+        The unconverged runs (empty when all converged), with a ``reason`` column
+        (``"late peak"`` or ``"solver"``); returned when within ``max_fraction``.
+
+    Raises
+    ------
+    NotConvergedError
+        A ``ValueError`` naming the runs; its ``runs`` attribute holds the table.
+
+    Examples
+    --------
+    >>> table = pd.DataFrame({"model": ["a", "b"], "best_epoch": [10, 3], "epochs_run": [10, 8],
+    ...                       "stopped_early": [False, True]})
+    >>> try:
+    ...     check_converged(table)
+    ... except NotConvergedError as error:
+    ...     print(error)
+    1 of 2 runs (50%) did not converge (more than 10% allowed): model=a (late peak: best epoch 10 of 10)
+    >>> len(check_converged(table, max_fraction=0.5))
+    1
+    """
+    if not (isinstance(max_fraction, (int, float)) and 0 <= max_fraction <= 1):
+        raise ValueError(f"max_fraction must lie in [0, 1], got {max_fraction!r}")
+    table = _run_table(runs, cap)
+    late = late_peaks(table, tail)
+    late["reason"] = "late peak"
+    flagged = [late]
+    if "converged" in table.columns:
+        # the solver's verdict counts for runs without epochs; late peaks already cover the others
+        solver = table["converged"].astype("boolean").eq(False) & pd.to_numeric(table["best_epoch"]).isna()
+        keys = [c for c in table.columns if c in RUN_COLUMNS or c == "run"]
+        failed = table.loc[solver.fillna(False).astype(bool), keys + ["best_epoch", "epochs_run", "stopped_early"]]
+        flagged.append(failed.assign(reason="solver"))
+    flagged = pd.concat([f for f in flagged if len(f)] or [late], ignore_index=True)
+    if len(table) and len(flagged) / len(table) > max_fraction:
+        keys = [c for c in flagged.columns if c in RUN_COLUMNS or c == "run"]
+
+        def describe(row) -> str:
+            name = ", ".join(f"{k}={row[k]}" for k in keys)
+            if row["reason"] == "solver":
+                return f"{name} (solver did not converge)"
+            return f"{name} (late peak: best epoch {row['best_epoch']} of {row['epochs_run']})"
+
+        names = "; ".join(describe(row) for _, row in flagged.iterrows())
+        raise NotConvergedError(
+            f"{len(flagged)} of {len(table)} runs ({len(flagged) / len(table):.0%}) did not converge "
+            f"(more than {max_fraction:.0%} allowed): {names}", flagged)
+    return flagged

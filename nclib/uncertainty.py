@@ -5,7 +5,7 @@ things are random in such a claim: the transfer runs (initialisation seeds) and 
 examples on which each run is scored. Both are resampled here, *paired* across models
 (the same seed draws and the same test-example indices for every model), and each
 model's performance and then each measure is recomputed on every replicate (Efron and
-Tibshirani 1993). Resampling the models themselves (:func:`nclib.analysis.bootstrap_measures`)
+Tibshirani 1993). Resampling the models themselves (:func:`nclib.stability.bootstrap_measures`)
 answers a different question and degenerates when a score ranks the pool perfectly.
 
 Whether the observed association is better than chance is tested by an exact permutation

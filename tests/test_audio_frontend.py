@@ -1,4 +1,4 @@
-"""The log-mel front end and the bad-audio policy of nclib.audio."""
+"""The log-mel front end and bad-audio policy (nclib.audio), and data sets built from audio files."""
 
 from __future__ import annotations
 
@@ -11,16 +11,9 @@ import pytest
 import soundfile
 
 from nclib import audio
-from nclib.audio import (
-    AudioReport,
-    fixed_length,
-    frame_settings,
-    log_mel,
-    log_mel_dataset,
-    num_frames,
-    read_audio,
-)
+from nclib.audio import fixed_length, frame_settings, log_mel, num_frames, read_audio
 from nclib.cache import Cache
+from nclib.data.audio_files import AudioReport, log_mel_dataset
 
 RATE = 48_000
 

@@ -477,3 +477,42 @@ def test_compute_scores_runs_field_scores_on_a_pool():
     values = table.pivot(index="model", columns="score", values="value")
     for name in ["nce", "gbc", "ncti", "etran", "knn"]:
         assert values.loc["good", name] > values.loc["bad", name], name
+
+
+# --------------------------------------------------------------------------- GBC: variance floor and PCA
+def test_gbc_keeps_an_informative_low_variance_column_among_large_noise_columns():
+    rng = np.random.default_rng(11)
+    labels = np.repeat([0, 1, 2], 40)
+    informative = 1e-3 * (4.0 * labels + rng.normal(size=len(labels)))  # classes 4 sd apart, scale 1e-3
+    noise = 1e3 * rng.normal(size=(len(labels), 5))  # variance 1e6 times larger, no information
+    features = np.column_stack([informative, noise])
+    value = gbc_score(features, labels)
+    # per-column floor: the value is that of the standardised features (diagonal GBC is column-scale invariant)
+    standardised = (features - features.mean(0)) / features.std(0)
+    assert value == pytest.approx(gbc_score(standardised, labels), rel=1e-10)
+    # and close to the overlap of the informative column alone (the noise columns add little)
+    alone = gbc_score(informative[:, None], labels)
+    assert alone > -0.5 and value == pytest.approx(alone, abs=0.3)
+    # a floor relative to the mean variance of all columns would flatten the informative column:
+    # its class variances (1e-6) would be raised to 1e-4 * ~8e5, and the classes would overlap almost fully
+    flattened = np.column_stack([np.full(len(labels), informative.mean()), noise])
+    assert gbc_score(flattened, labels) < value - 2.0
+
+
+def test_gbc_tiny_scale_input_works():
+    features, labels = gaussian_classes(1.0)
+    assert gbc_score(1e-200 * features, labels) == pytest.approx(gbc_score(features, labels), rel=1e-12)
+
+
+def test_gbc_pca_option_follows_the_authors_pipeline():
+    from nclib.scores.nleep import principal_components, project
+
+    features, labels = gaussian_classes(1.5, dim=10)
+    _, directions, mean = principal_components(features, 4)
+    assert gbc_score(features, labels, pca_dim=4) == pytest.approx(
+        gbc_score(project(features, directions, mean), labels), rel=1e-12)
+    rotation = np.linalg.qr(np.random.default_rng(2).normal(size=(10, 10)))[0]
+    assert gbc_score(features @ rotation, labels, pca_dim=4) == pytest.approx(
+        gbc_score(features, labels, pca_dim=4), rel=1e-9)
+    with pytest.raises(ValueError, match="pca_dim"):
+        gbc_score(features, labels, pca_dim=0)

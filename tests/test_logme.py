@@ -160,3 +160,99 @@ def test_slow_ridges_are_finished_without_warning_and_match_the_reference(seed, 
         warnings.simplefilter("error")
         value = logme_score(features, labels)
     assert value == pytest.approx(reference_logme(features, labels), abs=1e-6)
+
+
+# ---- the maximum is global ------------------------------------------------------------
+
+def brute_force_logme(features, labels):
+    """Dense 2-D grid over (log alpha, log beta) from the SVD, then L-BFGS from the best cells
+    on the Cholesky form of the evidence (:func:`log_evidence` above)."""
+    features = np.asarray(features, dtype=float)
+    num_samples, dim = features.shape
+    _, singular, right_t = np.linalg.svd(features, full_matrices=False)
+    lam = singular**2  # (D,) eigenvalues of F^T F (N > D here)
+    lam_pos = lam[lam > 0]
+    log_alpha = np.arange(np.log(lam_pos.min()) - 20, np.log(lam_pos.max()) + 20, 0.15)
+    best = []
+    for c in np.unique(labels):
+        y = (np.asarray(labels) == c).astype(float)
+        left = features @ right_t.T / singular  # U
+        proj = left.T @ y
+        outside = y @ y - proj @ proj
+        base = np.log(num_samples / (y @ y))
+        log_beta = np.arange(base - 5, base + 35, 0.15)
+        a = np.exp(log_alpha)[:, None, None]
+        b = np.exp(log_beta)[None, :, None]
+        total = a + b * lam  # (A, B, D)
+        weight_norm = np.sum(b**2 * lam * proj**2 / total**2, axis=-1)
+        residual = np.sum((a / total) ** 2 * proj**2, axis=-1) + outside
+        grid = (0.5 * dim * np.log(a[..., 0]) + 0.5 * num_samples * np.log(b[..., 0])
+                - 0.5 * np.sum(np.log(total), axis=-1) - 0.5 * b[..., 0] * residual
+                - 0.5 * a[..., 0] * weight_norm - 0.5 * num_samples * np.log(2 * np.pi))
+        starts = np.argsort(grid, axis=None)[::-1][:5]
+        values = [grid.ravel()[starts[0]]]
+        for flat in starts:
+            i, j = np.unravel_index(flat, grid.shape)
+            result = optimize.minimize(lambda p: -log_evidence(p[0], p[1], features, y),
+                                       [log_alpha[i], log_beta[j]], method="Nelder-Mead",
+                                       options={"xatol": 1e-10, "fatol": 1e-12, "maxiter": 4000})
+            values.append(-result.fun)
+        best.append(max(values) / num_samples)
+    return float(np.mean(best))
+
+
+def mackay_from_one(features, labels, iterations=1000):
+    """The reference code's fixed point, started at alpha = beta = 1 (for contrast)."""
+    num_samples, dim = features.shape
+    _, singular, right_t = np.linalg.svd(features, full_matrices=False)
+    lam = singular**2
+    left = features @ right_t.T / singular
+    values = []
+    for c in np.unique(labels):
+        y = (np.asarray(labels) == c).astype(float)
+        proj = left.T @ y
+        outside = y @ y - proj @ proj
+        alpha = beta = 1.0
+        for _ in range(iterations):
+            total = alpha + beta * lam
+            gamma = np.sum(beta * lam / total)
+            weight_norm = np.sum(beta**2 * lam * proj**2 / total**2)
+            residual = np.sum((alpha / total) ** 2 * proj**2) + outside
+            new_alpha, new_beta = gamma / weight_norm, (num_samples - gamma) / residual
+            if not (np.isfinite(new_alpha) and np.isfinite(new_beta)):
+                break
+            done = abs(np.log(new_alpha / alpha)) + abs(np.log(new_beta / beta)) < 1e-12
+            alpha, beta = new_alpha, new_beta
+            if done:
+                break
+        total = alpha + beta * lam
+        weight_norm = np.sum(beta**2 * lam * proj**2 / total**2)
+        residual = np.sum((alpha / total) ** 2 * proj**2) + outside
+        values.append((0.5 * dim * np.log(alpha) + 0.5 * num_samples * np.log(beta) - 0.5 * np.sum(np.log(total))
+                       - 0.5 * beta * residual - 0.5 * alpha * weight_norm
+                       - 0.5 * num_samples * np.log(2 * np.pi)) / num_samples)
+    return float(np.mean(values))
+
+
+def badly_scaled(seed):
+    rng = np.random.default_rng(seed)
+    num_samples, dim = int(rng.integers(240, 301)), int(rng.integers(12, 17))
+    labels = rng.integers(0, 3, num_samples)
+    features = rng.normal(size=(num_samples, dim)) + 2.0 * np.eye(3, dim)[labels]
+    return features * 10.0 ** rng.uniform(-4, 4, size=dim), labels
+
+
+@pytest.mark.parametrize("seed", [0, 11, 18, 21, 3])
+def test_global_maximum_on_badly_scaled_features(seed):
+    features, labels = badly_scaled(seed)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        value = logme_score(features, labels)
+    assert value == pytest.approx(brute_force_logme(features, labels), abs=1e-7)
+
+
+def test_the_fixed_point_from_one_stops_on_a_lower_peak_where_logme_does_not():
+    features, labels = badly_scaled(11)
+    with np.errstate(all="ignore"):
+        stuck = mackay_from_one(features, labels)
+    assert stuck < logme_score(features, labels) * (1 - 0.05)  # several percent below (LogME < 0)

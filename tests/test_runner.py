@@ -71,13 +71,14 @@ def test_toy_run_writes_the_tables_with_the_exact_columns(tmp_path):
     config, _ = small_config()
     results = run_experiment(config, out=tmp_path / "out", cache=Cache(tmp_path / "cache"))
     headers = {name: pd.read_csv(tmp_path / "out" / f"{name}.csv").columns.tolist()
-               for name in ("scores", "transfer", "evaluation", "history", "models")}
+               for name in ("scores", "transfer", "evaluation", "history", "models", "convergence")}
     assert headers == {
         "scores": ["model", "score", "value"],
         "transfer": ["model", "regime", "seed", "metric", "value"],
         "evaluation": ["score", "regime", "measure", "value"],
         "history": ["model", "regime", "seed", "epoch", "train_loss", "val_metric"],
         "models": ["name", "family", "source_task", "parameters", "embedding_dim"],
+        "convergence": ["model", "regime", "seed", "best_epoch", "epochs_run", "stopped_early", "l2", "converged"],
     }
     assert (tmp_path / "out" / "run.json").is_file()
     assert not list((tmp_path / "out").glob("*.part"))
@@ -166,6 +167,10 @@ def test_every_registered_score_runs_on_the_toy_pool():
     (dict(scores=("no-such-score",)), "unknown"),
     (dict(key_parts={"f": print}), "JSON"),
     (dict(lr=0.0), "lr"),
+    (dict(head_solver="sgd"), "head_solver"),
+    (dict(patience=0), "patience"),
+    (dict(l2_grid=(0.1, -1.0)), "l2_grid"),
+    (dict(convergence_check="maybe"), "convergence_check"),
 ])
 def test_config_refuses_bad_settings(change, message):
     with pytest.raises(ValueError, match=message):
@@ -212,3 +217,80 @@ def test_pretrained_model_caches_the_weights(tmp_path):
     assert not second.training
     pretrained_model(spec, cache, partial(toy_source, "gauss-a"), **{**settings, "epochs": 3})
     assert cache.computed["pretrained"] == 2
+
+
+# ----------------------------------------------------------------------------- converged ground truth
+def test_every_run_keeps_its_test_predictions_and_convergence_record(tmp_path):
+    config, _ = small_config(seeds=(0, 1))
+    results = run_experiment(config, out=tmp_path / "out", cache=Cache(tmp_path / "cache"))
+    splits = toy_splits()
+    np.testing.assert_array_equal(results.test_labels, splits.test.labels)
+    assert set(results.predictions) == {tuple(row) for row in results.transfer[["model", "regime", "seed"]].values}
+    from nclib.transfer import score_predictions
+
+    for row in results.transfer.itertuples():
+        probs = results.predictions[row.model, row.regime, row.seed]
+        assert probs.shape == (len(splits.test.labels), 3) and probs.dtype == np.float32
+        assert score_predictions("accuracy", results.test_labels, probs) == row.value
+    convergence = results.convergence
+    assert len(convergence) == len(results.transfer)
+    assert (convergence.epochs_run == np.where(convergence.regime == "head", config.head_epochs,
+                                               config.full_epochs)).all()
+    assert not convergence.stopped_early.any() and convergence.l2.isna().all()
+    # converged = not a late peak: the best epoch is not the last one (10 % of 10 or 3 epochs)
+    np.testing.assert_array_equal(convergence.converged.to_numpy(bool),
+                                  (convergence.best_epoch < convergence.epochs_run).to_numpy(bool))
+    written = pd.read_csv(tmp_path / "out" / "convergence.csv")
+    assert len(written) == len(convergence)
+
+
+def test_convex_head_runs_once_per_model_and_is_cached(tmp_path):
+    config, _ = small_config(seeds=(3, 4), head_solver="convex", l2_grid=(1e-1, 1e-3))
+    cache = CountingCache(tmp_path)
+    results = run_experiment(config, cache=cache)
+    head = results.transfer.query("regime == 'head'")
+    assert len(head) == 4 and set(head.seed) == {0}  # deterministic: one run, recorded as seed 0
+    assert set(results.transfer.query("regime == 'full'").seed) == {3, 4}
+    assert cache.computed["head_transfer"] == 4 and cache.computed["head"] == 4
+    rows = results.convergence.query("regime == 'head'")
+    assert rows.converged.all() and rows.l2.isin([1e-1, 1e-3]).all() and rows.best_epoch.isna().all()
+    assert results.history.query("regime == 'head'").empty  # no epochs to plot
+    cache.computed.clear()
+    warm = run_experiment(config, cache=cache)
+    assert sum(cache.computed.values()) == 0
+    for name in COLUMNS:
+        pd.testing.assert_frame_equal(results.tables()[name], warm.tables()[name], check_exact=True)
+    # the grid enters the key; the Adam settings and the seeds do not
+    run_experiment(dataclasses.replace(config, l2_grid=(1e-2,), full_regime=False), cache=cache)
+    assert cache.computed["head_transfer"] == 4
+    cache.computed.clear()
+    run_experiment(dataclasses.replace(config, lr=0.02, head_epochs=3, seeds=(7,), full_regime=False), cache=cache)
+    assert cache.computed["head_transfer"] == 0
+
+
+def test_patience_enters_the_key_and_stops_runs_early(tmp_path):
+    config, _ = small_config(seeds=(0,), head_epochs=200, full_epochs=200, patience=2)
+    cache = CountingCache(tmp_path)
+    results = run_experiment(config, cache=cache)
+    convergence = results.convergence
+    assert convergence.stopped_early.all() and (convergence.epochs_run < 200).all()
+    assert (convergence.epochs_run == convergence.best_epoch + 2).all() and convergence.converged.all()
+    history = results.history.groupby(["model", "regime"]).epoch.max()
+    assert history.to_dict() == convergence.set_index(["model", "regime"]).epochs_run.to_dict()
+    cache.computed.clear()
+    run_experiment(dataclasses.replace(config, patience=3), cache=cache)
+    assert cache.computed["head_transfer"] == 4 and cache.computed["full_transfer"] == 4
+
+
+def test_convergence_check_raises_or_warns_on_late_peaks():
+    from nclib.transfer import NotConvergedError
+
+    # one epoch of everything: every run peaks in its last epoch
+    config, _ = small_config(seeds=(0,), head_epochs=1, full_epochs=1)
+    with pytest.raises(NotConvergedError, match="did not converge") as caught:
+        run_experiment(dataclasses.replace(config, convergence_check="raise"), cache=Cache(enabled=False))
+    assert len(caught.value.runs) == 8
+    with pytest.warns(UserWarning, match="late peak"):
+        run_experiment(dataclasses.replace(config, convergence_check="warn"), cache=Cache(enabled=False))
+    recorded = run_experiment(config, cache=Cache(enabled=False))  # the default only records
+    assert not recorded.convergence.converged.any()

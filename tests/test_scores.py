@@ -170,3 +170,39 @@ def test_compute_scores_table_and_needs():
         compute_scores(features, labels, names=["nope"])
     with pytest.raises(ValueError, match="no source_probs for models"):
         compute_scores(features, labels, source_probs={"m1": np.full((40, 2), 0.5)}, names=["leep"])
+
+
+# ---- validation fused into the reductions -------------------------------------------------
+
+@pytest.mark.parametrize("score", [leep_score, nc_score])
+def test_the_first_nan_or_inf_is_named_row_major(score):
+    rng = np.random.default_rng(9)
+    labels = np.repeat([0, 1], 6)
+    values = rng.dirichlet(np.ones(4), 12)
+    values[7, 0] = np.inf
+    values[5, 3] = np.nan  # earlier row, later column: named first
+    with pytest.raises(ValueError, match=r"NaN or inf \(first at row 5, column 3\)"):
+        score(values, labels)
+
+
+def test_probability_checks_catch_inf_negative_and_bad_sums_without_a_full_scan():
+    from nclib.scores import nce_score
+
+    labels = [0, 1, 1]
+    good = np.full((3, 2), 0.5)
+    for bad, message in [(np.where([[0, 0], [1, 0], [0, 0]], np.inf, good), "NaN or inf"),
+                         (np.where([[0, 0], [0, 0], [0, 1]], -np.inf, good), "negative"),
+                         (np.where([[0, 0], [0, 1], [0, 0]], 0.7, good), "row 1 sums to 1.2")]:
+        for score in (leep_score, nce_score):
+            with pytest.raises(ValueError, match=message):
+                score(bad, labels)
+
+
+def test_leep_renormalises_rows_within_tolerance_without_copying():
+    rng = np.random.default_rng(10)
+    labels = rng.integers(0, 3, 200)
+    probs = rng.dirichlet(np.ones(5), 200)
+    drifted = probs * (1 + rng.uniform(-5e-4, 5e-4, size=(200, 1)))  # float32-style drift
+    for variant in ("log", "mean"):
+        assert leep_score(drifted, labels, variant=variant) == pytest.approx(
+            leep_score(probs, labels, variant=variant), rel=1e-12)

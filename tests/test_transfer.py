@@ -7,10 +7,16 @@ from torch import nn
 
 from nclib.data.base import Dataset, Splits
 from nclib.experiments.toy import ToyMlp, gaussian_task, toy_splits
+import pandas as pd
+
 from nclib.transfer import (
+    NotConvergedError,
+    check_converged,
+    deterministic_algorithms,
     full_transfer,
     head_transfer,
     head_transfer_seeds,
+    late_peaks,
     new_head,
     score_predictions,
     train_classifier,
@@ -241,3 +247,136 @@ def test_full_transfer_auroc_on_a_binary_task():
                            seed=0, metric="auroc")
     assert 0.5 < result.test_metric <= 1.0
     assert result.history.val_metric.between(0, 1).all()
+
+
+# ----------------------------------------------------------------------------- early stopping
+def test_full_transfer_stops_when_validation_stops_improving():
+    splits = toy_splits()
+    torch.manual_seed(0)
+    result = full_transfer(ToyMlp(hidden=16, embedding_dim=8, num_classes=6), splits, epochs=200, lr=0.05,
+                           batch_size=16, seed=0, patience=3)
+    history = result.history
+    assert result.stopped_early and result.epochs_run == len(history) < 200
+    assert result.epochs_run == result.best_epoch + 3
+    assert history.epoch.tolist() == list(range(1, result.epochs_run + 1))  # still one row per epoch
+    assert history.val_metric.iloc[result.best_epoch:].max() <= result.best_val_metric
+    assert result.test_probs.shape == (len(splits.test.labels), 3) and result.test_probs.dtype == np.float32
+    assert result.test_metric == score_predictions("accuracy", splits.test.labels, result.test_probs)
+
+
+def test_fixed_epochs_run_to_the_cap():
+    result = full_transfer(ToyMlp(hidden=8, embedding_dim=4, num_classes=6), toy_splits(), epochs=4, lr=0.01,
+                           seed=0)
+    assert result.epochs_run == 4 and not result.stopped_early
+
+
+def test_head_seeds_stop_each_on_their_own_and_match_solo_runs():
+    rng = np.random.default_rng(0)
+    features = rng.normal(size=(120, 6)).astype(np.float32)
+    labels = rng.integers(0, 3, 120)  # noise labels: validation accuracy wanders and stalls
+    common = dict(num_classes=3, epochs=60, lr=0.05, batch_size=16, patience=4)
+    together = head_transfer_seeds(features, labels, features[:60], labels[:60], features, labels,
+                                   seeds=[0, 1, 2], **common)
+    assert all(r.stopped_early and r.epochs_run == r.best_epoch + 4 for r in together)
+    assert len({r.epochs_run for r in together}) > 1  # each seed stopped at its own epoch
+    for seed, result in zip([0, 1, 2], together):
+        alone = head_transfer(features, labels, features[:60], labels[:60], features, labels, seed=seed, **common)
+        assert alone.epochs_run == result.epochs_run and alone.best_epoch == result.best_epoch
+        np.testing.assert_allclose(alone.history.train_loss, result.history.train_loss, rtol=1e-6)
+        np.testing.assert_allclose(alone.test_probs, result.test_probs, rtol=1e-5, atol=1e-6)
+
+
+def test_patience_must_be_positive():
+    features, labels = blobs()
+    with pytest.raises(ValueError, match="patience"):
+        head_transfer(features, labels, features, labels, features, labels, num_classes=3, epochs=2, seed=0,
+                      patience=0)
+
+
+def test_training_is_deterministic_and_restores_the_global_flags():
+    before = (torch.are_deterministic_algorithms_enabled(), torch.is_deterministic_algorithms_warn_only_enabled(),
+              torch.backends.cudnn.benchmark)
+    seen = []
+
+    class Spy(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.layer = nn.Linear(4, 3)
+
+        def forward(self, x):
+            seen.append(torch.are_deterministic_algorithms_enabled())
+            return self.layer(x)
+
+    inputs, labels = blobs(per_class=10, width=4)
+    data = Dataset(inputs, labels, ["a", "b", "c"])
+    train_classifier(Spy(), data, data, epochs=1, lr=0.01, batch_size=8, seed=0)
+    assert seen and all(seen)
+    after = (torch.are_deterministic_algorithms_enabled(), torch.is_deterministic_algorithms_warn_only_enabled(),
+             torch.backends.cudnn.benchmark)
+    assert after == before
+    with pytest.raises(RuntimeError):  # restored after an error too
+        with deterministic_algorithms():
+            raise RuntimeError("boom")
+    assert torch.are_deterministic_algorithms_enabled() == before[0]
+
+
+# ----------------------------------------------------------------------------- the late-peak guard
+def history_of(curves):
+    """A history table from {(model, seed): validation curve}."""
+    return pd.concat([pd.DataFrame({"model": model, "regime": "head", "seed": seed,
+                                    "epoch": np.arange(1, len(curve) + 1), "val_metric": curve})
+                      for (model, seed), curve in curves.items()], ignore_index=True)
+
+
+def test_late_peaks_reads_histories_and_per_run_tables():
+    rising = np.linspace(0.5, 0.9, 20)           # best at epoch 20 of 20: late
+    plateau = np.r_[np.linspace(0.5, 0.9, 10), np.full(10, 0.9)]  # first best at epoch 10: fine
+    history = history_of({("a", 0): rising, ("b", 0): plateau, ("c", 0): np.r_[rising[:-2], 0.95, 0.9]})
+    late = late_peaks(history, tail=0.1)
+    assert late.model.tolist() == ["a", "c"] and late.best_epoch.tolist() == [20, 19]
+    # a run that stopped early is never late, even with a small patience
+    table = pd.DataFrame({"model": ["a", "b", "c"], "best_epoch": [95, 95, 50], "epochs_run": [100, 98, 100],
+                          "stopped_early": [False, True, False]})
+    assert late_peaks(table).model.tolist() == ["a"]
+    # with a cap instead of a stopped_early column, fewer epochs than the cap means stopped early
+    assert late_peaks(table.drop(columns="stopped_early"), cap=100).model.tolist() == ["a"]
+    with pytest.raises(ValueError, match="tail"):
+        late_peaks(table, tail=1.5)
+    with pytest.raises(ValueError, match="columns"):
+        late_peaks(pd.DataFrame({"x": [1]}))
+
+
+def test_check_converged_trips_on_too_many_late_peaks():
+    curves = {("m", seed): np.linspace(0.5, 0.9, 10) for seed in range(2)}  # both still rising
+    curves.update({("m", seed): np.r_[0.5, 0.9, np.full(8, 0.8)] for seed in range(2, 10)})
+    with pytest.raises(NotConvergedError, match=r"2 of 10 runs \(20%\).*model=m, regime=head, seed=0") as caught:
+        check_converged(history_of(curves))
+    assert isinstance(caught.value, ValueError) and len(caught.value.runs) == 2
+
+
+def test_check_converged_passes_within_the_allowed_fraction():
+    curves = {("m", seed): np.r_[0.5, 0.9, np.full(8, 0.8)] for seed in range(10)}
+    curves["m", 0] = np.linspace(0.5, 0.9, 10)  # one late peak of ten: 10 % is allowed
+    flagged = check_converged(history_of(curves))
+    assert flagged.seed.tolist() == [0] and flagged.reason.tolist() == ["late peak"]
+    assert check_converged(history_of({("m", 1): curves["m", 1]})).empty
+
+
+def test_check_converged_counts_solver_failures_of_the_convex_head():
+    table = pd.DataFrame({"model": ["a", "b"], "regime": "head", "seed": 0,
+                          "best_epoch": pd.array([None, None], dtype="Int64"),
+                          "epochs_run": pd.array([None, None], dtype="Int64"),
+                          "stopped_early": pd.array([None, None], dtype="boolean"), "l2": [1e-2, 1e-3],
+                          "converged": pd.array([True, False], dtype="boolean")})
+    with pytest.raises(NotConvergedError, match="model=b.*solver did not converge"):
+        check_converged(table)
+    assert check_converged(table.assign(converged=True)).empty
+
+
+def test_late_peaks_reads_a_mapping_of_results():
+    features, labels = blobs(seed=7)
+    results = {seed: head_transfer(features, labels, features, labels, features, labels, num_classes=3, epochs=3,
+                                   lr=1e-12, seed=seed) for seed in (0, 1)}  # no learning: best at epoch 1
+    assert late_peaks(results).empty
+    outcomes = {"x": {"best_epoch": 10, "epochs_run": 10, "stopped_early": False}}
+    assert late_peaks(outcomes).run.tolist() == ["x"]

@@ -5,7 +5,7 @@ The paper (Section 4, Table 1) pre-trains the DCASE baseline on acoustic scenes
 2002) and speech commands (Warden 2018), with 64-band log-mel inputs from 40 ms
 (scenes, music) or 30 ms (speech) windows and 50 % overlap. Each loader finds the data
 set's usual layout under ``root`` (default :func:`nclib.config.data_dir`), runs every
-file through :func:`nclib.audio.log_mel_dataset` (bad-audio policy, log-mel, fixed
+file through :func:`nclib.data.audio_files.log_mel_dataset` (bad-audio policy, log-mel, fixed
 length, optional cache) and returns ``(Dataset, AudioReport)``.
 
 Features are computed at each data set's native rate (48 kHz scenes, 22.05 kHz music,
@@ -28,8 +28,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from nclib.audio import PAPER_N_MELS, PAPER_OVERLAP, log_mel_dataset, num_frames
+from nclib.audio import PAPER_N_MELS, PAPER_OVERLAP, num_frames
 from nclib.config import data_dir
+from nclib.data.audio_files import log_mel_dataset
 
 SCENES_FOLDER = "TUT-urban-acoustic-scenes-2018-development"
 MUSIC_FOLDERS = ("genres", "genres_original", "gtzan/genres", "GTZAN/genres")
@@ -79,7 +80,7 @@ def dcase2018_scenes(root=None, frames: int | None = None, sample_rate: int = 48
     -------
     dataset : nclib.data.base.Dataset
         ``inputs`` (N, 1, frames, 64) float32; ``classes`` the sorted scene labels.
-    report : nclib.audio.AudioReport
+    report : nclib.data.audio_files.AudioReport
 
     Examples
     --------
@@ -118,7 +119,7 @@ def gtzan_genres(root=None, frames: int | None = None, sample_rate: int = 22_050
     -------
     dataset : nclib.data.base.Dataset
         ``inputs`` (N, 1, frames, 64); ``classes`` the sorted genre names.
-    report : nclib.audio.AudioReport
+    report : nclib.data.audio_files.AudioReport
         GTZAN's known undecodable clip (``jazz.00054``) shows up here as ``"unreadable"``.
 
     Examples
@@ -156,7 +157,7 @@ def speech_commands(root=None, subset: str = "train", frames: int | None = None,
     -------
     dataset : nclib.data.base.Dataset
         ``inputs`` (N, 1, frames, 64); ``classes`` all sorted words (in every subset).
-    report : nclib.audio.AudioReport
+    report : nclib.data.audio_files.AudioReport
 
     Examples
     --------

@@ -6,6 +6,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+SPLIT_NAMES = ("train", "val", "test")
+"""The names of the parts of :class:`Splits`, in order."""
+
 
 @dataclass
 class Dataset:

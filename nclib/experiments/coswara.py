@@ -16,7 +16,7 @@ source tasks (ten "genres", ten "words", ten "scenes") are generated in memory; 
 binary cough-like target goes through files: its clips are written as WAV files into
 the data folder together with a few deliberately bad ones
 (:func:`nclib.experiments.audio_support.synthetic_cough_files`) and read back by
-:func:`nclib.audio.log_mel_dataset`, so the bad-audio policy runs as it would on the real
+:func:`nclib.data.audio_files.log_mel_dataset`, so the bad-audio policy runs as it would on the real
 recordings. Fewer epochs and seeds, and a larger learning rate for the few epochs there
 are.
 
@@ -97,7 +97,7 @@ def quick_target(num_positive: int = QUICK["num_positive"], num_negative: int = 
 
     The clips and the bad files of
     :func:`~nclib.experiments.audio_support.synthetic_cough_files` go through
-    :func:`nclib.audio.log_mel_dataset` at ``sample_rate`` with the paper's Coswara front
+    :func:`nclib.data.audio_files.log_mel_dataset` at ``sample_rate`` with the paper's Coswara front
     end (64 bands, 100 ms windows, 50 % overlap, fixed length ``frames``); the files that
     survive the bad-audio policy are standardised and split 70 / 15 / 15, stratified by
     label (:func:`nclib.data.base.stratified_split` with ``split_seed``).
@@ -119,7 +119,7 @@ def quick_target(num_positive: int = QUICK["num_positive"], num_negative: int = 
     -------
     splits : nclib.data.base.Splits
         ``inputs`` (n, 1, frames, 64) float32; labels 0 negative, 1 positive.
-    report : nclib.audio.AudioReport
+    report : nclib.data.audio_files.AudioReport
         One row per file, the bad ones included.
 
     Examples
@@ -130,8 +130,9 @@ def quick_target(num_positive: int = QUICK["num_positive"], num_negative: int = 
     >>> splits.sizes(), len(report), len(report.skipped())
     ({'train': 15, 'val': 3, 'test': 3}, 25, 4)
     """
-    from nclib.audio import PAPER_WINDOW_SECONDS, log_mel_dataset, num_frames
+    from nclib.audio import PAPER_WINDOW_SECONDS, num_frames
     from nclib.cache import Cache
+    from nclib.data.audio_files import log_mel_dataset
     from nclib.data.base import Splits, stratified_split
     from nclib.data.synthetic_audio import task_classes
     from nclib.experiments.audio_support import standardise_splits, synthetic_cough_files
@@ -212,13 +213,29 @@ def paper_source(task: str, root=None, frames: int | None = None, seed: int = 0,
     return data.subset(train), data.subset(val)
 
 
-def paper_target(root=None, frames: int | None = None, seed: int = 0, cache=None):
+def paper_target(root=None, frames: int | None = None, seed: int = 0, cache=None, registry=None):
     """The real Coswara target (:func:`nclib.data.coswara.coswara_splits`), standardised.
+
+    Parameters
+    ----------
+    root : path-like, optional
+        The Coswara-Data folder (default ``<data folder>/Coswara-Data``).
+    frames : int, optional
+        Frames per input (default :data:`nclib.data.coswara.COSWARA_FRAMES`).
+    seed : int
+        Seed of the stratified 70 / 15 / 15 split.
+    cache : nclib.cache.Cache, optional
+        Where the log-mel features are cached (default ``Cache()``).
+    registry : path-like, optional
+        Registry holding the archive parts' digests, passed to
+        :func:`nclib.data.coswara.prepare_coswara` (default ``data/registry.csv``, the
+        pinned commit's; for another copy or a test fixture, one written by
+        :func:`nclib.data.coswara.write_part_registry`).
 
     Returns
     -------
     splits : nclib.data.base.Splits
-    report : nclib.audio.AudioReport
+    report : nclib.data.audio_files.AudioReport
 
     Examples
     --------
@@ -232,7 +249,7 @@ def paper_target(root=None, frames: int | None = None, seed: int = 0, cache=None
     from nclib.experiments.audio_support import standardise_splits
 
     splits, report = coswara_splits(root, seed=seed, frames=COSWARA_FRAMES if frames is None else frames,
-                                    cache=Cache() if cache is None else cache)
+                                    cache=Cache() if cache is None else cache, registry=registry)
     return standardise_splits(splits), report
 
 
@@ -275,7 +292,7 @@ def _per_task(value, default: dict, name: str) -> dict:
 
 def coswara_experiment(profile: str = "quick", *, root=None, source_root=None, seeds=None, head_epochs=None,
                        full_epochs=None, frames=None, source_frames=None, pretrain_epochs=None,
-                       source_per_class=None, source_classes=None, scores=None):
+                       source_per_class=None, source_classes=None, scores=None, registry=None):
     """The audio experiment's :class:`~nclib.experiments.runner.ExperimentConfig`.
 
     Parameters
@@ -302,6 +319,11 @@ def coswara_experiment(profile: str = "quick", *, root=None, source_root=None, s
         (scenes 10, music 10, speech 35).
     scores : tuple of str, optional
         REGISTRY scores to compute (default: every registered score).
+    registry : path-like, optional
+        Paper: the registry with the Coswara archive parts' digests, passed to
+        :func:`paper_target` (default ``data/registry.csv``, the pinned commit's; for a
+        copy at another revision or a test fixture, one written by
+        :func:`nclib.data.coswara.write_part_registry`). Ignored by the quick profile.
 
     Returns
     -------
@@ -345,7 +367,7 @@ def coswara_experiment(profile: str = "quick", *, root=None, source_root=None, s
     elif profile == "paper":
         settings = dict(PAPER)
         settings["pretrain_epochs"] = _per_task(pretrain_epochs, PAPER["pretrain_epochs"], "pretrain_epochs")
-        load_target = partial(_first, partial(paper_target, root, frames, settings["split_seed"]))
+        load_target = partial(_first, partial(paper_target, root, frames, settings["split_seed"], registry=registry))
         zoo = partial(audio_zoo, source_classes)
         prepare = partial(_paper_pretrained, settings=settings, source_root=source_root,
                           source_frames=source_frames)

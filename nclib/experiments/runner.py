@@ -7,8 +7,9 @@ rest, identically for the image and the audio experiment::
     target splits ─┐
     zoo ─ prepare_model ─ features (train/val/test embeddings + source softmax, cached)
                            ├─ scores: every chosen REGISTRY score on the train embeddings
-                           ├─ transfer: head regime on cached embeddings, full fine-tuning,
-                           │            one run per seed, best checkpoint on validation
+                           ├─ transfer: head regime on cached embeddings (Adam per seed, or
+                           │            the convex head solved once), full fine-tuning per
+                           │            seed, best checkpoint on validation, convergence guard
                            └─ evaluation: nclib.evaluate.evaluate_run(scores, transfer)
 
 Every expensive result (pre-trained weights, features, trained heads, transfer outcomes,
@@ -47,8 +48,13 @@ COLUMNS = {
     "evaluation": ["score", "regime", "measure", "value"],
     "history": ["model", "regime", "seed", "epoch", "train_loss", "val_metric"],
     "models": ["name", "family", "source_task", "parameters", "embedding_dim"],
+    "convergence": ["model", "regime", "seed", "best_epoch", "epochs_run", "stopped_early", "l2", "converged"],
 }
 """Columns of each results table (in memory)."""
+
+HEAD_SOLVERS = ("adam", "convex")
+CONVERGENCE_CHECKS = ("record", "warn", "raise")
+OUTCOME_FORMAT = 2  # enters transfer cache keys: outcomes now hold test_probs, epochs_run, ...
 
 CSV_COLUMNS = {**COLUMNS, "scores": ["model", "score", "value"]}
 """Columns written to ``<out>/<table>.csv``: as in memory, but ``scores.csv`` holds the
@@ -94,6 +100,22 @@ class ExperimentConfig:
     batch_size : int
     full_regime : bool
         Run full fine-tuning as well as the head regime.
+    head_solver : {"adam", "convex"}
+        ``"adam"`` (default): the paper's protocol, one head per seed
+        (:func:`nclib.transfer.head_transfer_seeds`). ``"convex"``: L2-penalised logistic
+        regression solved to convergence (:func:`nclib.convex_head.convex_head_transfer`);
+        it is deterministic, so it runs once per model and is recorded under seed 0.
+    l2_grid : tuple of float or None
+        L2 strengths of the convex head (``None``: its default grid, 1 to 1e-6).
+    patience : int or None
+        Early stopping of the iterative regimes (Adam head, full): stop once the validation
+        metric has not improved for ``patience`` epochs, ``head_epochs`` / ``full_epochs``
+        being caps. ``None`` (default): the paper's fixed epochs.
+    convergence_check : {"record", "warn", "raise"}
+        What to do when :func:`nclib.transfer.check_converged` finds more than 10 % of the
+        runs unconverged (late peaks at the cap, or an L-BFGS fit short of its tolerance):
+        only record it in :attr:`Results.convergence` (default), warn, or raise
+        :class:`nclib.transfer.NotConvergedError`. Not part of cache keys.
     scores : tuple of str or None
         REGISTRY names to compute; ``None``: every registered score.
     score_options : mapping of str to dict
@@ -130,6 +152,10 @@ class ExperimentConfig:
     lr: float = 1e-4
     batch_size: int = 32
     full_regime: bool = True
+    head_solver: str = "adam"
+    l2_grid: tuple | None = None
+    patience: int | None = None
+    convergence_check: str = "record"
     scores: tuple | None = None
     score_options: Mapping = field(default_factory=dict)
     description: str = ""
@@ -156,6 +182,16 @@ class ExperimentConfig:
                 raise ValueError(f"{what} must be a positive integer, got {value!r}")
         if not self.lr > 0:
             raise ValueError(f"lr must be positive, got {self.lr!r}")
+        if self.head_solver not in HEAD_SOLVERS:
+            raise ValueError(f"head_solver must be one of {HEAD_SOLVERS}, got {self.head_solver!r}")
+        if self.convergence_check not in CONVERGENCE_CHECKS:
+            raise ValueError(f"convergence_check must be one of {CONVERGENCE_CHECKS}, got {self.convergence_check!r}")
+        if self.patience is not None and (not isinstance(self.patience, (int, np.integer)) or self.patience < 1):
+            raise ValueError(f"patience must be a positive integer or None, got {self.patience!r}")
+        if self.l2_grid is not None:
+            from nclib.convex_head import _check_l2_grid
+
+            object.__setattr__(self, "l2_grid", _check_l2_grid(self.l2_grid))
         if self.scores is not None:
             object.__setattr__(self, "scores", tuple(self.scores))
             unknown = sorted(set(self.scores) - set(REGISTRY))
@@ -171,6 +207,8 @@ class ExperimentConfig:
         return {"experiment": self.name, "profile": self.profile, "metric": self.metric,
                 "head_epochs": self.head_epochs, "full_epochs": self.full_epochs if self.full_regime else None,
                 "seeds": list(self.seeds), "lr": self.lr, "batch_size": self.batch_size,
+                "head_solver": self.head_solver, "l2_grid": None if self.l2_grid is None else list(self.l2_grid),
+                "patience": self.patience,
                 "scores": list(self.score_names()), "score_options": dict(self.score_options),
                 "key_parts": dict(self.key_parts), "nclib": __version__}
 
@@ -197,6 +235,18 @@ class Results:
         ``model, regime, seed, epoch, train_loss, val_metric``: the training curves.
     models : pandas.DataFrame
         ``name, family, source_task, parameters, embedding_dim``.
+    convergence : pandas.DataFrame
+        ``model, regime, seed, best_epoch, epochs_run, stopped_early, l2, converged``, one
+        row per transfer run. Iterative runs: ``best_epoch`` and ``epochs_run`` (nullable
+        integers), ``stopped_early`` (the patience criterion was met), ``l2`` missing,
+        ``converged`` = not a late peak (:func:`nclib.transfer.late_peaks`, last 10 % of
+        the epochs at the cap). Convex heads: epochs missing, ``l2`` the chosen strength,
+        ``converged`` the L-BFGS verdict.
+    predictions : dict
+        ``(model, regime, seed) -> ndarray (N_test, C)`` float32: the kept head's test
+        probabilities (for paired bootstraps over test examples).
+    test_labels : ndarray of shape (N_test,)
+        The target's test labels, aligned with ``predictions``.
     """
 
     config: ExperimentConfig
@@ -205,9 +255,12 @@ class Results:
     evaluation: pd.DataFrame
     history: pd.DataFrame
     models: pd.DataFrame
+    convergence: pd.DataFrame = field(default_factory=lambda: _empty_convergence())
+    predictions: dict = field(default_factory=dict)
+    test_labels: np.ndarray | None = None
 
     def tables(self) -> dict:
-        """The five tables by name (keys as :data:`COLUMNS`)."""
+        """The six tables by name (keys as :data:`COLUMNS`)."""
         return {name: getattr(self, name) for name in COLUMNS}
 
     def mean_transfer(self) -> pd.DataFrame:
@@ -374,15 +427,51 @@ def _model_row(cache: Cache, parts: dict, spec, model: _LazyModel) -> dict:
 
 
 def _outcome(result) -> dict:
+    """Arrays of one transfer run (stored in the cache as ``.npz``).
+
+    Every run: ``epoch``, ``train_loss``, ``val_metric`` (history, empty for the convex
+    head), ``test_metric``, ``test_probs`` (N_test, C) float32. Iterative runs also:
+    ``best_epoch``, ``epochs_run``, ``stopped_early``. Convex heads also: ``l2``,
+    ``converged``, ``iterations``, ``gradient_norm``, ``grid_l2``, ``grid_val_metric``.
+    """
+    outcome = {"test_metric": np.float64(result.test_metric),
+               "test_probs": np.asarray(result.test_probs, dtype=np.float32)}
+    if hasattr(result, "l2"):  # the convex head
+        grid = result.history
+        return {**outcome, "epoch": np.zeros(0, np.int64), "train_loss": np.zeros(0), "val_metric": np.zeros(0),
+                "l2": np.float64(result.l2), "converged": np.bool_(result.converged),
+                "iterations": np.int64(result.iterations), "gradient_norm": np.float64(result.gradient_norm),
+                "grid_l2": grid["l2"].to_numpy(np.float64), "grid_val_metric": grid["val_metric"].to_numpy(np.float64)}
     history = result.history
-    return {"epoch": history["epoch"].to_numpy(np.int64), "train_loss": history["train_loss"].to_numpy(np.float64),
-            "val_metric": history["val_metric"].to_numpy(np.float64), "test_metric": np.float64(result.test_metric),
-            "best_epoch": np.int64(result.best_epoch)}
+    return {**outcome, "epoch": history["epoch"].to_numpy(np.int64),
+            "train_loss": history["train_loss"].to_numpy(np.float64),
+            "val_metric": history["val_metric"].to_numpy(np.float64), "best_epoch": np.int64(result.best_epoch),
+            "epochs_run": np.int64(len(history)), "stopped_early": np.bool_(result.stopped_early)}
+
+
+def _convex_head_run(config, cache, parts, features, splits) -> dict:
+    """The convex head's outcome (deterministic: one run, recorded as seed 0)."""
+    import torch
+
+    from nclib.convex_head import convex_head_transfer
+
+    def compute() -> dict:
+        result = convex_head_transfer(
+            features["train"]["features"], splits.train.labels, features["val"]["features"], splits.val.labels,
+            features["test"]["features"], splits.test.labels, num_classes=len(splits.train.classes),
+            metric=config.metric, l2_grid=config.l2_grid)
+        cache.weights("head", parts, lambda: {k: torch.from_numpy(v) for k, v in result.state.items()})
+        return _outcome(result)
+
+    return cache.arrays("head_transfer", parts, compute)
 
 
 def _head_runs(config, cache, parts_of: Callable, features, splits, name) -> dict:
     """Head-regime outcome per seed; the seeds missing from the cache are trained together."""
     from nclib.transfer import head_transfer_seeds
+
+    if config.head_solver == "convex":
+        return {0: _convex_head_run(config, cache, parts_of(0), features, splits)}
 
     trained = {}
 
@@ -397,7 +486,7 @@ def _head_runs(config, cache, parts_of: Callable, features, splits, name) -> dic
                 splits.val.labels, features["test"]["features"], splits.test.labels,
                 num_classes=len(splits.train.classes), epochs=config.head_epochs, lr=config.lr,
                 batch_size=config.batch_size, seeds=seeds, metric=config.metric,
-                desc=f"head {name} seeds {seeds}", device=config.device)
+                desc=f"head {name} seeds {seeds}", device=config.device, patience=config.patience)
             for s, result in zip(seeds, results):
                 trained[s] = result
                 cache.weights("head", parts_of(s), lambda result=result: result.state)  # the trained head
@@ -413,7 +502,7 @@ def _full_run(config, cache, parts, model: _LazyModel, splits, seed, name) -> di
     def compute() -> dict:
         result = full_transfer(model.fresh(), splits, epochs=config.full_epochs, lr=config.lr,
                                batch_size=config.batch_size, seed=seed, metric=config.metric,
-                               desc=f"full {name} seed {seed}")
+                               desc=f"full {name} seed {seed}", patience=config.patience)
         return _outcome(result)
 
     return cache.arrays("full_transfer", parts, compute)
@@ -454,7 +543,7 @@ def run_experiment(config: ExperimentConfig, out=None, cache: Cache | None = Non
     config : ExperimentConfig
     out : path-like, optional
         Folder for ``scores.csv``, ``transfer.csv``, ``evaluation.csv``, ``history.csv``,
-        ``models.csv`` and ``run.json`` (each written atomically).
+        ``models.csv``, ``convergence.csv`` and ``run.json`` (each written atomically).
     cache : nclib.cache.Cache, optional
         Default: ``Cache()`` under ``$NCLIB_DATA/cache``. ``Cache(enabled=False)``
         recomputes everything and stores nothing.
@@ -462,6 +551,12 @@ def run_experiment(config: ExperimentConfig, out=None, cache: Cache | None = Non
     Returns
     -------
     Results
+
+    Raises
+    ------
+    nclib.transfer.NotConvergedError
+        With ``config.convergence_check == "raise"``, when more than 10 % of the transfer
+        runs did not converge (see :attr:`Results.convergence`).
 
     Examples
     --------
@@ -471,6 +566,10 @@ def run_experiment(config: ExperimentConfig, out=None, cache: Cache | None = Non
     >>> results = run_experiment(config, cache=Cache(enabled=False))
     >>> sorted(results.transfer.regime.unique()), len(results.scores)
     (['head'], 4)
+    >>> results.predictions["mlp-wide", "head", 0].shape == (len(results.test_labels), 3)
+    True
+    >>> results.convergence.columns.tolist()[3:]
+    ['best_epoch', 'epochs_run', 'stopped_early', 'l2', 'converged']
     """
     cache = cache if cache is not None else Cache()
     splits = _check_splits(config.load_target(), config.metric)
@@ -479,7 +578,7 @@ def run_experiment(config: ExperimentConfig, out=None, cache: Cache | None = Non
     specs = _check_zoo(config.zoo())
     base = {"experiment": config.name, "profile": config.profile, "data": data_id,
             "config": dict(config.key_parts)}
-    pool, model_rows, transfer_rows, histories = {}, [], [], []
+    pool, model_rows, transfer_rows, histories, runs, predictions = {}, [], [], [], [], {}
     for spec in progress(specs, desc=f"{config.name} models", leave=True):
         features, model_row, outcomes = _run_model(config, cache, base, spec, splits)
         pool[spec.name] = features["train"]  # scores read the training split only
@@ -489,6 +588,8 @@ def run_experiment(config: ExperimentConfig, out=None, cache: Cache | None = Non
             histories.append(pd.DataFrame({"model": spec.name, "regime": regime, "seed": seed,
                                            "epoch": outcome["epoch"], "train_loss": outcome["train_loss"],
                                            "val_metric": outcome["val_metric"]}))
+            runs.append(_convergence_row(spec.name, regime, seed, outcome))
+            predictions[spec.name, regime, seed] = np.asarray(outcome["test_probs"], dtype=np.float32)
     scores = _pool_scores(config, cache, base, pool, splits.train.labels)
     transfer = pd.DataFrame(transfer_rows, columns=COLUMNS["transfer"])
     results = Results(
@@ -496,10 +597,58 @@ def run_experiment(config: ExperimentConfig, out=None, cache: Cache | None = Non
         evaluation=evaluate_run(scores[["model", "score", "value"]], transfer),
         history=pd.concat(histories, ignore_index=True)[COLUMNS["history"]],
         models=pd.DataFrame(model_rows, columns=COLUMNS["models"]),
+        convergence=_convergence_table(runs), predictions=predictions,
+        test_labels=np.asarray(splits.test.labels),
     )
+    _guard_convergence(config, results.convergence)
     if out is not None:
         results.write(out)
     return results
+
+
+def _empty_convergence() -> pd.DataFrame:
+    return _convergence_table([])
+
+
+def _convergence_row(model, regime, seed, outcome) -> dict:
+    row = {"model": model, "regime": regime, "seed": seed}
+    if "l2" in outcome:
+        return {**row, "l2": float(outcome["l2"]), "converged": bool(outcome["converged"])}
+    return {**row, "best_epoch": int(outcome["best_epoch"]), "epochs_run": int(outcome["epochs_run"]),
+            "stopped_early": bool(outcome["stopped_early"])}
+
+
+def _convergence_table(rows) -> pd.DataFrame:
+    """The :attr:`Results.convergence` table of the run rows (nullable dtypes for what does not apply)."""
+    from nclib.transfer import late_peaks
+
+    table = pd.DataFrame(rows, columns=COLUMNS["convergence"])
+    table = table.astype({"model": object, "regime": object, "seed": np.int64, "best_epoch": "Int64",
+                          "epochs_run": "Int64", "stopped_early": "boolean", "l2": np.float64,
+                          "converged": "boolean"})
+    iterative = table["best_epoch"].notna()
+    if iterative.any():
+        late = late_peaks(table[iterative], tail=0.1)
+        flagged = set(zip(late["model"], late["regime"], late["seed"]))
+        keys = zip(table["model"], table["regime"], table["seed"])
+        table.loc[iterative, "converged"] = [key not in flagged for key, i in zip(keys, iterative) if i]
+    return table
+
+
+def _guard_convergence(config, convergence: pd.DataFrame) -> None:
+    """Apply ``config.convergence_check`` to the runs (more than 10 % unconverged)."""
+    import warnings
+
+    from nclib.transfer import NotConvergedError, check_converged
+
+    if config.convergence_check == "record" or convergence.empty:
+        return
+    try:
+        check_converged(convergence, tail=0.1, max_fraction=0.1)
+    except NotConvergedError as error:
+        if config.convergence_check == "raise":
+            raise NotConvergedError(f"{config.name} ({config.profile}): {error}", error.runs) from None
+        warnings.warn(f"{config.name} ({config.profile}): {error}", stacklevel=3)
 
 
 def _run_model(config, cache, base: dict, spec, splits):
@@ -509,9 +658,17 @@ def _run_model(config, cache, base: dict, spec, splits):
     features = {split: _features(cache, model_parts, split, model, getattr(splits, split).inputs, config)
                 for split in SPLITS}
     model_row = _model_row(cache, {k: v for k, v in model_parts.items() if k != "data"}, spec, model)
-    training = {"lr": config.lr, "batch_size": config.batch_size, "metric": config.metric}
+    training = {"lr": config.lr, "batch_size": config.batch_size, "metric": config.metric, "format": OUTCOME_FORMAT}
+    if config.patience is not None:  # absent for the paper's fixed epochs
+        training["patience"] = config.patience
 
     def parts_of(seed, regime):
+        if regime == "head" and config.head_solver == "convex":  # no seed, lr, batch or epochs
+            from nclib.convex_head import DEFAULT_L2_GRID, GTOL
+
+            grid = list(config.l2_grid if config.l2_grid is not None else DEFAULT_L2_GRID)
+            return {**model_parts, "metric": config.metric, "format": OUTCOME_FORMAT, "regime": regime,
+                    "solver": "convex", "l2_grid": grid, "gtol": GTOL}
         epochs = config.head_epochs if regime == "head" else config.full_epochs
         return {**model_parts, **training, "regime": regime, "seed": seed, "epochs": epochs}
 

@@ -11,7 +11,10 @@ Every score is a plain function on arrays:
   of one model depends on which others are in the pool.
 
 :data:`REGISTRY` maps each name to a :class:`ScoreInfo` holding the function, what it
-needs, whether larger is better and a citation key of ``book/references.bib``.
+needs, whether larger is better, a citation key of ``book/references.bib`` and the
+transforms of the features it is invariant to (``invariances``, names from
+:data:`nclib._validation.TRANSFORMS`, for the registered options; derived in each score's
+module and verified by ``tests/test_score_robustness.py``).
 Evaluation code reads ``greater_is_better`` from here; nothing else guesses a direction.
 """
 
@@ -22,6 +25,10 @@ from dataclasses import dataclass, field
 from typing import Callable, Mapping
 
 import pandas as pd
+
+from nclib._validation import TRANSFORMS
+from nclib.scores import (etran, gbc, hscore, ideal, knn, leep, linear_probe, logme, nc, nce, ncti, nleep,
+                          pactran, sfda, transrate)
 
 from nclib.scores.etran import etran_score
 from nclib.scores.gbc import gbc_score
@@ -53,10 +60,15 @@ class ScoreInfo:
     citation: str
     summary: str
     options: Mapping = field(default_factory=dict)
+    invariances: frozenset = frozenset()
 
     def __post_init__(self):
         if self.needs not in NEEDS:
             raise ValueError(f"{self.name}: needs must be one of {NEEDS}, got {self.needs!r}")
+        unknown = set(self.invariances) - TRANSFORMS
+        if unknown:
+            raise ValueError(f"{self.name}: unknown invariances {sorted(unknown)}; known: {sorted(TRANSFORMS)}")
+        object.__setattr__(self, "invariances", frozenset(self.invariances))
 
     @property
     def pool_level(self) -> bool:
@@ -66,49 +78,56 @@ class ScoreInfo:
 
 _ENTRIES = [
     ScoreInfo("nc", nc_score, "features", False, "suresh2023pitfalls",
-              "within-class spread over the distance between class means (the paper's eq. 2)"),
+              "within-class spread over the distance between class means (the paper's eq. 2)",
+              invariances=nc.INVARIANCES),
     ScoreInfo("leep", leep_score, "source_probs", True, "nguyen2020leep",
-              "mean log-likelihood of the empirical source-to-target label predictor"),
+              "mean log-likelihood of the empirical source-to-target label predictor",
+              invariances=leep.INVARIANCES),
     ScoreInfo("logme", logme_score, "features", True, "you2021logme",
-              "maximum evidence of Bayesian linear regression from features to one-hot labels"),
+              "maximum evidence of Bayesian linear regression from features to one-hot labels",
+              invariances=logme.INVARIANCES),
     ScoreInfo("nce", nce_score, "source_probs", True, "tran2019nce",
-              "negative conditional entropy of target labels given hard source predictions"),
+              "negative conditional entropy of target labels given hard source predictions",
+              invariances=nce.INVARIANCES),
     ScoreInfo("hscore", h_score, "features", True, "bao2019hscore",
-              "between-class covariance explained by the pseudo-inverse feature covariance"),
+              "between-class covariance explained by the pseudo-inverse feature covariance",
+              invariances=hscore.INVARIANCES),
     ScoreInfo("shrinkage_hscore", shrinkage_h_score, "features", True, "ibrahim2022newer",
-              "H-score with a Ledoit-Wolf shrunk feature covariance"),
+              "H-score with a Ledoit-Wolf shrunk feature covariance",
+              invariances=hscore.SHRINKAGE_INVARIANCES),
     ScoreInfo("nleep", nleep_score, "features", True, "li2021nleep",
               "LEEP on the posteriors of a Gaussian mixture fitted to PCA-reduced features",
               {"variance_fraction": 0.8, "components_per_class": 5, "max_dim": 64,
-               "max_samples": 10_000, "random_state": 0}),
+               "max_samples": 10_000, "random_state": 0}, invariances=nleep.INVARIANCES),
     ScoreInfo("gbc", gbc_score, "features", True, "pandy2022gbc",
               "minus the summed Bhattacharyya coefficients between per-class Gaussians",
-              {"variant": "diagonal"}),
+              {"variant": "diagonal"}, invariances=gbc.INVARIANCES),
     ScoreInfo("transrate", transrate_score, "features", True, "huang2022transrate",
               "coding rate of all features minus the mean coding rate within classes",
-              {"eps": 1e-4}),
+              {"eps": 1e-4}, invariances=transrate.INVARIANCES),
     ScoreInfo("sfda", sfda_score, "features", True, "shao2022sfda",
-              "true-class posterior of a regularised Fisher discriminant after ConfMix"),
+              "true-class posterior of a regularised Fisher discriminant after ConfMix",
+              invariances=sfda.INVARIANCES),
     ScoreInfo("pactran", pactran_score, "features", False, "ding2022pactran",
               "PAC-Bayes bound (Gaussian prior) on the risk of a softmax head",
-              {"lda_factor": 1.0, "max_samples": 10_000, "random_state": 0}),
+              {"lda_factor": 1.0, "max_samples": 10_000, "random_state": 0}, invariances=pactran.INVARIANCES),
     ScoreInfo("ncti", ncti_score, "features_pool", True, "wang2023ncti",
               "distance from neural collapse, three terms min-max normalised across the pool",
-              {"num_components": 64}),
+              {"num_components": 64}, invariances=ncti.INVARIANCES),
     ScoreInfo("etran", etran_score, "features_pool", True, "gholami2023etran",
               "energy and LDA terms min-max normalised across the pool",
-              {"variant": "paper"}),
+              {"variant": "paper"}, invariances=etran.INVARIANCES),
     ScoreInfo("knn", knn_score, "features", True, "cover1967nearest",
               "leave-one-out k-nearest-neighbour accuracy on the embeddings",
-              {"k": 5, "metric": "euclidean", "max_queries": 2000, "random_state": 0}),
+              {"k": 5, "metric": "euclidean", "max_queries": 2000, "random_state": 0}, invariances=knn.INVARIANCES),
     ScoreInfo("linear_probe", linear_probe_score, "features", True, "kornblith2019better",
               "cross-validated logistic-regression accuracy (the brute-force baseline)",
               # C = 0.1: on near-separable embeddings C = 1 needs ~5x more L-BFGS steps
-              {"folds": 5, "C": 0.1, "max_samples": 10_000, "random_state": 0}),
+              {"folds": 5, "C": 0.1, "max_samples": 10_000, "random_state": 0}, invariances=linear_probe.INVARIANCES),
     ScoreInfo("ideal", ideal_holdout_score, "features", True, "suresh2023pitfalls",
               "prototype ideal measure (nclib.scores.ideal): code length of the labels under a Bayesian linear "
               "model fitted on 75 % of the training data and predicting the rest; no size term in this form",
-              {"val_fraction": 0.25, "random_state": 0, "mode": "prequential"}),
+              {"val_fraction": 0.25, "random_state": 0, "mode": "prequential"}, invariances=ideal.INVARIANCES),
 ]
 
 REGISTRY: dict[str, ScoreInfo] = {entry.name: entry for entry in _ENTRIES}

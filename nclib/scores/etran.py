@@ -18,6 +18,9 @@ _DEFAULT_WEIGHTS = {"paper": (1.0, 1.0), "reference": (0.15, 0.85)}
 _REFERENCE_ENERGY_FRACTION = 0.005
 _CHUNK_ROWS = 4096
 
+#: The energy log-sum-exp reads the raw coordinates: only relabelling the columns leaves it unchanged.
+INVARIANCES = frozenset({"column_permutation"})
+
 
 def _row_logsumexp(features: np.ndarray) -> np.ndarray:
     """``log(sum(exp(row)))`` of every row, shape (N,), stable and in row chunks."""
@@ -67,7 +70,7 @@ def etran_terms(features, labels, variant: str = "paper") -> dict:
     """
     if variant not in VARIANTS:
         raise ValueError(f"variant must be one of {VARIANTS}, got {variant!r}")
-    features, codes, classes, counts = features_and_labels(features, labels, "etran_score", 2)
+    features, codes, classes, counts = features_and_labels(features, labels, "etran_score", 2, INVARIANCES)
     require_variation(features, "etran_score")
     energies = _row_logsumexp(features)
     means = class_means(features, codes, counts)

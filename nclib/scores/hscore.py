@@ -13,6 +13,12 @@ from nclib._validation import features_and_labels
 
 _CHUNK_ROWS = 8192
 
+#: H-score is unchanged by any invertible affine map of the features (shift, rotation,
+#: per-column and uniform scaling among them).
+INVARIANCES = frozenset({"shift", "isotropic_scale", "rotation", "column_scale", "column_permutation"})
+#: Ledoit-Wolf shrinks towards a multiple of I: shifts, rotations and uniform scaling only.
+SHRINKAGE_INVARIANCES = frozenset({"shift", "isotropic_scale", "rotation", "column_permutation"})
+
 
 def class_means(features: np.ndarray, codes: np.ndarray, counts: np.ndarray) -> np.ndarray:
     """Mean feature vector of each class, shape (C, D), from one (C, N) x (N, D) product.
@@ -174,7 +180,7 @@ def h_score(features, labels, rtol: float | None = None) -> float:
     >>> round(h_score([[0.0], [2.0], [4.0], [6.0]], ["a", "a", "b", "b"]), 12)
     0.8
     """
-    features, codes, classes, counts = features_and_labels(features, labels, "h_score", 1)
+    features, codes, classes, counts = features_and_labels(features, labels, "h_score", 1, INVARIANCES)
     rtol = features.shape[1] * np.finfo(float).eps if rtol is None else float(rtol)
     if not 0 <= rtol < 1:
         raise ValueError(f"h_score: rtol must be in [0, 1), got {rtol}")
@@ -221,7 +227,7 @@ def shrinkage_h_score(features, labels) -> float:
     >>> round(shrinkage_h_score([[0.0], [2.0], [4.0], [6.0]], ["a", "a", "b", "b"]), 12)
     0.8
     """
-    features, codes, classes, counts = features_and_labels(features, labels, "shrinkage_h_score", 1)
+    features, codes, classes, counts = features_and_labels(features, labels, "shrinkage_h_score", 1, SHRINKAGE_INVARIANCES)
     require_variation(features, "shrinkage_h_score")
     mean, centred_means, weights = _between_class(features, codes, counts)
     covariance, shrinkage = ledoit_wolf(features)

@@ -53,7 +53,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.optimize import minimize_scalar
 
-from nclib._validation import as_features, check_class_sizes, encode_labels
+from nclib._validation import as_features, check_class_sizes, checked_features, condition, encode_labels
 
 TASKS = ("classification", "regression")
 MODES = ("prequential", "validation")
@@ -61,6 +61,10 @@ _LOG_2PI = np.log(2.0 * np.pi)
 _GRID_STEP = 0.5  # in log r
 _LOG_RANGE = (-37.0, 18.5)  # log r relative to the largest eigenvalue (about 1e-16 .. 1e8)
 _CHUNK_ROWS = 4096  # rows centred at a time: O(chunk x D) extra memory
+
+#: Of the registry form: the intercept absorbs shifts, alpha absorbs a uniform scale, the
+#: isotropic prior absorbs rotations.
+INVARIANCES = frozenset({"shift", "isotropic_scale", "rotation", "column_permutation"})
 
 
 @dataclass(frozen=True)
@@ -596,8 +600,9 @@ def ideal_holdout_score(features, labels, val_fraction: float = 0.25, random_sta
     >>> bool(ideal_holdout_score(good, labels) > ideal_holdout_score(rng.normal(size=(80, 3)), labels))
     True
     """
-    features = as_features(features)
+    features, low, high = checked_features(features)
     codes, classes = encode_labels(labels, features.shape[0])
+    features = condition(features, low, high, INVARIANCES, "ideal_holdout_score")
     fit_part, held_out = holdout_split(codes, val_fraction, random_state)
     if len(held_out) == 0:
         raise ValueError("ideal_holdout_score: every class has a single sample, nothing can be held out")

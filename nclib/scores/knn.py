@@ -14,6 +14,22 @@ METRICS = ("euclidean", "cosine")
 _BLOCK_ELEMENTS = 1 << 22  # distance-block size (queries x N), about 32 MB
 
 
+def invariances_of(metric: str = "euclidean") -> frozenset:
+    """Transforms that leave every neighbour ranking unchanged for ``metric``.
+
+    Examples
+    --------
+    >>> sorted(invariances_of("cosine"))
+    ['column_permutation', 'isotropic_scale', 'rotation']
+    """
+    base = {"isotropic_scale", "rotation", "column_permutation"}
+    return frozenset(base | {"shift"}) if metric == "euclidean" else frozenset(base)
+
+
+#: Invariances of the default (Euclidean) metric.
+INVARIANCES = invariances_of()
+
+
 def stratified_subsample(codes, max_samples: int | None, random_state=0, min_per_class: int = 1) -> np.ndarray:
     """Sorted indices of a seeded, class-stratified subsample of about ``max_samples`` rows.
 
@@ -120,7 +136,7 @@ def knn_score(features, labels, k: int = 5, metric: str = "euclidean", max_queri
         raise ValueError(f"metric must be one of {METRICS}, got {metric!r}")
     if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
         raise ValueError(f"knn_score: k must be a positive integer, got {k!r}")
-    features, codes, classes, counts = features_and_labels(features, labels, "knn_score", 2)
+    features, codes, classes, counts = features_and_labels(features, labels, "knn_score", 2, invariances_of(metric))
     num_samples = features.shape[0]
     if k > num_samples - 1:
         raise ValueError(f"knn_score: k = {k} needs at least k + 1 = {k + 1} samples, got {num_samples}")

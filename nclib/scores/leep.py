@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from nclib._validation import as_probabilities, check_class_sizes, encode_labels
+from nclib._validation import check_class_sizes, encode_labels, probability_rows
 
 VARIANTS = ("log", "mean")
+#: Renaming the source classes (permuting the columns of the probabilities) changes nothing.
+INVARIANCES = frozenset({"column_permutation"})
 
 
 def leep_score(source_probs, labels, variant: str = "log") -> float:
@@ -59,16 +61,18 @@ def leep_score(source_probs, labels, variant: str = "log") -> float:
     """
     if variant not in VARIANTS:
         raise ValueError(f"variant must be one of {VARIANTS}, got {variant!r}")
-    probs = as_probabilities(source_probs)
+    probs, sums = probability_rows(source_probs)  # two reductions: minimum and row sums
     codes, classes = encode_labels(labels, probs.shape[0])
     check_class_sizes(codes, classes, 1, "leep_score")
-    onehot = np.zeros((probs.shape[0], len(classes)))
-    onehot[np.arange(probs.shape[0]), codes] = 1.0
-    joint = onehot.T @ probs / probs.shape[0]  # (C, Z): P(y, z)
+    num_samples = probs.shape[0]
+    # rows renormalised where they enter: weights 1 / sum_i in the joint, a division after the product
+    weighted = np.zeros((len(classes), num_samples))
+    weighted[codes, np.arange(num_samples)] = 1.0 / sums
+    joint = weighted @ probs / num_samples  # (C, Z): P(y, z)
     source_marginal = joint.sum(axis=0)  # (Z,): P(z)
     conditional = np.divide(joint, source_marginal, out=np.zeros_like(joint), where=source_marginal > 0)
     # P(y_i | x_i) = sum_z P(y_i | z) theta_iz, read off one (N, C) product
-    predicted = (probs @ conditional.T)[np.arange(probs.shape[0]), codes]
+    predicted = (probs @ conditional.T)[np.arange(num_samples), codes] / sums
     if variant == "mean":
         return float(predicted.mean())
     return float(np.log(predicted).mean())

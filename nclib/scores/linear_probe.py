@@ -10,6 +10,9 @@ from nclib._validation import features_and_labels
 from nclib.scores.knn import stratified_subsample
 from nclib.scores.logme import ConvergenceWarning
 
+#: Standardising every column first makes the probe blind to shifts and per-column scales.
+INVARIANCES = frozenset({"shift", "isotropic_scale", "column_scale", "column_permutation"})
+
 
 def linear_probe_score(features, labels, folds: int = 5, C: float = 1.0, max_iter: int = 1000,
                        max_samples: int | None = 10_000, random_state=0) -> float:
@@ -69,7 +72,7 @@ def linear_probe_score(features, labels, folds: int = 5, C: float = 1.0, max_ite
         raise ValueError(f"linear_probe_score: folds must be an integer >= 2, got {folds!r}")
     if not C > 0:
         raise ValueError(f"linear_probe_score: C must be positive, got {C}")
-    features, codes, classes, counts = features_and_labels(features, labels, "linear_probe_score", folds)
+    features, codes, classes, counts = features_and_labels(features, labels, "linear_probe_score", folds, INVARIANCES)
     rows = stratified_subsample(codes, max_samples, random_state, min_per_class=folds)
     features, codes = features[rows], codes[rows]
     probe = make_pipeline(StandardScaler(), LogisticRegression(C=C, max_iter=max_iter))

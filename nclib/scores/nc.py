@@ -9,6 +9,9 @@ from nclib._validation import features_and_labels
 VARIANTS = ("paper", "reference")
 _CHUNK_ROWS = 1024
 
+#: Euclidean distances over distances: unchanged by shifts, rotations and uniform rescaling.
+INVARIANCES = frozenset({"shift", "isotropic_scale", "rotation", "column_permutation"})
+
 
 def class_means(features, codes, counts):
     """Class means, shape (C, D), from integer codes (one ``onehot.T @ features`` product)."""
@@ -88,7 +91,7 @@ def nc_score(features, labels, variant: str = "paper") -> float:
     """
     if variant not in VARIANTS:
         raise ValueError(f"variant must be one of {VARIANTS}, got {variant!r}")
-    features, codes, classes, counts = features_and_labels(features, labels, "nc_score", 2)
+    features, codes, classes, counts = features_and_labels(features, labels, "nc_score", 2, INVARIANCES)
     means = class_means(features, codes, counts)
     distances = distances_to_class_means(features, codes, means)
     pair_i, pair_j = np.triu_indices(len(classes), k=1)

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from nclib._validation import as_probabilities, check_class_sizes, encode_labels
+from nclib._validation import check_class_sizes, encode_labels, probability_rows
+
+#: Renaming the source classes (permuting the columns of the probabilities) changes nothing.
+INVARIANCES = frozenset({"column_permutation"})
 
 
 def nce_score(source_probs, labels) -> float:
@@ -47,7 +50,7 @@ def nce_score(source_probs, labels) -> float:
     >>> bool(np.isclose(nce_score(probs, ["a", "a", "a", "b"]), -0.5 * np.log(2)))
     True
     """
-    probs = as_probabilities(source_probs)
+    probs, _ = probability_rows(source_probs)  # argmax ignores the row scale: no renormalising
     codes, classes = encode_labels(labels, probs.shape[0])
     check_class_sizes(codes, classes, 1, "nce_score")
     num_samples, num_source = probs.shape

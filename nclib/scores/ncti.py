@@ -15,6 +15,9 @@ from nclib.scores.nleep import principal_components, project
 
 _MIN_SHRINKAGE = 1e-10
 
+#: PCA then LDA: shifts and rotations; the shrinkage exp(-explained variance) fixes a scale.
+INVARIANCES = frozenset({"shift", "rotation", "column_permutation"})
+
 
 def normalise_across_pool(values) -> np.ndarray:
     """Min-max scale one term over the candidate models to [0, 1], shape (M,).
@@ -104,7 +107,7 @@ def ncti_terms(features, labels, num_components: int = 64) -> dict:
 
     if not isinstance(num_components, (int, np.integer)) or num_components < 2:
         raise ValueError(f"ncti_score: num_components must be an integer >= 2, got {num_components!r}")
-    features, codes, classes, counts = features_and_labels(features, labels, "ncti_score", 2)
+    features, codes, classes, counts = features_and_labels(features, labels, "ncti_score", 2, INVARIANCES)
     require_variation(features, "ncti_score")
     variances, directions, mean = principal_components(features, num_components)
     reduced = project(features, directions, mean)

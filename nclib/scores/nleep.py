@@ -21,6 +21,10 @@ _CHUNK_ROWS = 8192
 # for synchronisation: on a busy 2-core machine one thread was 8x faster than two.
 COVARIANCE_TYPES = ("full", "diag", "tied", "spherical")
 
+#: PCA coordinates are unchanged (up to sign) by shifts and rotations; the mixture's absolute
+#: covariance regularisation fixes a scale.
+INVARIANCES = frozenset({"shift", "rotation", "column_permutation"})
+
 
 def _top_eigenpairs(symmetric: np.ndarray, count: int):
     """The ``count`` largest eigenpairs of a symmetric PSD matrix, in decreasing order."""
@@ -185,7 +189,7 @@ def nleep_score(features, labels, variance_fraction: float = 0.8, components_per
         raise ValueError(f"nleep_score: components_per_class must be a positive integer, got {components_per_class!r}")
     if max_dim is not None and max_dim < 1:
         raise ValueError(f"nleep_score: max_dim must be a positive integer or None, got {max_dim}")
-    features, codes, classes, counts = features_and_labels(features, labels, "nleep_score", 1)
+    features, codes, classes, counts = features_and_labels(features, labels, "nleep_score", 1, INVARIANCES)
     require_variation(features, "nleep_score")
     num_components = components_per_class * len(classes)
     fit_rows = stratified_subsample(codes, max_samples, random_state)

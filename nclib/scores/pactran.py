@@ -14,6 +14,10 @@ from nclib.scores.logme import ConvergenceWarning
 
 _CHUNK_ROWS = 8192
 
+#: Centred features and an isotropic Gaussian prior: shifts and rotations (the prior variance
+#: fixes a scale).
+INVARIANCES = frozenset({"shift", "rotation", "column_permutation"})
+
 
 def _objective(theta, features, codes, prior_variance, num_classes):
     """Mean cross-entropy plus ||W||^2 / (2 prior_variance), and its gradient."""
@@ -111,7 +115,7 @@ def pactran_score(features, labels, lda_factor: float = 1.0, max_iter: int = 500
         raise ValueError(f"pactran_score: lda_factor must be positive, got {lda_factor}")
     if not isinstance(max_iter, (int, np.integer)) or max_iter < 1:
         raise ValueError(f"pactran_score: max_iter must be a positive integer, got {max_iter!r}")
-    features, codes, classes, counts = features_and_labels(features, labels, "pactran_score", 1)
+    features, codes, classes, counts = features_and_labels(features, labels, "pactran_score", 1, INVARIANCES)
     rows = stratified_subsample(codes, max_samples, random_state)
     features, codes = features[rows], codes[rows]
     features = features - features.mean(axis=0)

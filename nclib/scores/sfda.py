@@ -18,6 +18,12 @@ from nclib.scores.hscore import class_means, require_variation
 _CHUNK_ROWS = 8192
 _MIN_SHRINKAGE = 1e-10
 
+#: The discriminant is affine-equivariant up to its shrinkage towards tr(S_w)/D I (rotations);
+#: the adaptive shrinkage exp(-5 sigma_max) depends on the scale.
+INVARIANCES = frozenset({"shift", "rotation", "column_permutation"})
+#: With a fixed ``shrinkage`` uniform rescaling cancels too.
+FIXED_SHRINKAGE_INVARIANCES = frozenset({"shift", "isotropic_scale", "rotation", "column_permutation"})
+
 
 def within_class_covariance(features, codes, means) -> np.ndarray:
     """Pooled within-class covariance :math:`\\frac1N \\sum_i (f_i-\\mu_{y_i})(f_i-\\mu_{y_i})^T`.
@@ -193,7 +199,8 @@ def sfda_score(features, labels, shrinkage: float | None = None) -> float:
     >>> sfda_score(separated, labels) > sfda_score(mixed_up, labels)
     True
     """
-    features, codes, classes, counts = features_and_labels(features, labels, "sfda_score", 2)
+    features, codes, classes, counts = features_and_labels(features, labels, "sfda_score", 2,
+                                                           INVARIANCES if shrinkage is None else FIXED_SHRINKAGE_INVARIANCES)
     require_variation(features, "sfda_score")
     means = class_means(features, codes, counts)
     within = within_class_covariance(features, codes, means)

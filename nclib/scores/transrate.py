@@ -7,6 +7,9 @@ import numpy as np
 from nclib._validation import features_and_labels
 from nclib.scores.hscore import centred_gram, require_variation
 
+#: Centred Gram determinants: shifts and rotations; eps fixes a scale, so not rescaling.
+INVARIANCES = frozenset({"shift", "rotation", "column_permutation"})
+
 
 def _half_logdet_identity_plus(gram: np.ndarray, scale: float) -> float:
     """``0.5 * logdet(I + gram / scale)`` for a PSD ``gram``, by Cholesky (the matrix is SPD)."""
@@ -81,7 +84,7 @@ def transrate_score(features, labels, eps: float = 1e-4) -> float:
     """
     if not eps > 0:
         raise ValueError(f"transrate_score: eps must be positive, got {eps}")
-    features, codes, classes, counts = features_and_labels(features, labels, "transrate_score", 1)
+    features, codes, classes, counts = features_and_labels(features, labels, "transrate_score", 1, INVARIANCES)
     require_variation(features, "transrate_score")
     num_samples, dim = features.shape
     mean = features.mean(axis=0)

@@ -1,0 +1,137 @@
+"""Tests of nclib.convex_head: the converged, deterministic head regime."""
+
+import numpy as np
+import pytest
+from threadpoolctl import threadpool_limits
+
+from nclib.convex_head import DEFAULT_L2_GRID, convex_head_transfer, fit_logistic, standardizer
+from nclib.transfer import score_predictions
+
+
+def problem(num_classes=4, count=300, width=12, seed=0, separation=1.0):
+    """Overlapping Gaussian classes with correlated, badly scaled features."""
+    rng = np.random.default_rng(seed)
+    labels = np.arange(count) % num_classes
+    means = rng.normal(size=(num_classes, width)) * separation
+    mixing = rng.normal(size=(width, width)) / np.sqrt(width)
+    features = (means[labels] + rng.normal(size=(count, width))) @ mixing
+    return features * np.geomspace(0.01, 100, width) + 5.0, labels
+
+
+def sklearn_objective(model, features, labels, l2):
+    """Our objective (mean CE + l2/2 ||W||^2) at scikit-learn's solution."""
+    logits = features @ model.coef_.T + model.intercept_
+    logits = logits - logits.max(axis=1, keepdims=True)
+    log_probs = logits - np.log(np.exp(logits).sum(axis=1, keepdims=True))
+    return -log_probs[np.arange(len(labels)), labels].mean() + 0.5 * l2 * np.sum(model.coef_ ** 2)
+
+
+@pytest.mark.parametrize("num_classes, l2", [(4, 1e-1), (4, 1e-3), (3, 1e-5), (2, 1e-2)])
+def test_optimum_matches_scikit_learn_logistic_regression(num_classes, l2):
+    from sklearn.linear_model import LogisticRegression
+
+    features, labels = problem(num_classes=num_classes)
+    mean, scale = standardizer(features)
+    standard = (features - mean) / scale
+    ours = fit_logistic(standard, labels, num_classes=num_classes, l2=l2)
+    assert ours["converged"] and ours["gradient_norm"] <= 1e-8
+    reference = LogisticRegression(C=1 / (l2 * len(labels)), solver="lbfgs", tol=1e-12, max_iter=100_000)
+    with threadpool_limits(limits=1, user_api="blas"):  # BLAS threads crawl on a shared machine
+        reference.fit(standard, labels)
+    if num_classes == 2:  # scikit-learn fits one weight vector: the softmax of [0, w] is the same model
+        reference.coef_ = np.vstack([-reference.coef_ / 2, reference.coef_ / 2])
+        reference.intercept_ = np.array([-reference.intercept_[0] / 2, reference.intercept_[0] / 2])
+        # its penalty is on w, ours on both halves: compare at our own scale below
+    theirs = sklearn_objective(reference, standard, labels, l2)
+    if num_classes > 2:
+        assert ours["objective"] == pytest.approx(theirs, rel=1e-6)
+        assert ours["objective"] <= theirs * (1 + 1e-12)  # and never worse than scikit-learn's
+        # the optimum is unique (strictly convex in W); weakly penalised fits are flat near it
+        np.testing.assert_allclose(ours["weight"], reference.coef_.T, atol=1e-3 * np.abs(reference.coef_).max())
+    else:
+        assert ours["objective"] <= theirs + 1e-9  # the same family, and ours is its minimiser
+    predicted = (standard @ ours["weight"] + ours["bias"]).argmax(axis=1)
+    assert np.mean(predicted == reference.predict(standard)) >= 0.995
+
+
+def test_binary_optimum_matches_scikit_learn_with_the_matching_penalty():
+    # with two classes, our (w0, w1) penalty l2/2 (|w0|^2 + |w1|^2) at w0 = -w1 = -w/2 is
+    # l2/4 |w|^2: scikit-learn's single-vector problem with C = 2 / (l2 N)
+    from sklearn.linear_model import LogisticRegression
+
+    features, labels = problem(num_classes=2, seed=3)
+    standard = (features - features.mean(0)) / features.std(0)
+    l2 = 1e-3
+    ours = fit_logistic(standard, labels, num_classes=2, l2=l2)
+    with threadpool_limits(limits=1, user_api="blas"):
+        reference = LogisticRegression(C=2 / (l2 * len(labels)), tol=1e-12, max_iter=100_000).fit(standard, labels)
+    np.testing.assert_allclose(ours["weight"][:, 1] - ours["weight"][:, 0], reference.coef_[0], rtol=1e-5, atol=1e-6)
+    assert ours["bias"][1] - ours["bias"][0] == pytest.approx(reference.intercept_[0], rel=1e-5, abs=1e-6)
+
+
+def test_gradient_is_exact():
+    from scipy.optimize import check_grad
+
+    from nclib.convex_head import _objective
+
+    features, labels = problem(num_classes=3, count=40, width=5)
+    features = (features - features.mean(0)) / features.std(0)
+    theta = np.random.default_rng(1).normal(size=5 * 3 + 3)
+    error = check_grad(lambda t: _objective(t, features, labels, 0.3, 3)[0],
+                       lambda t: _objective(t, features, labels, 0.3, 3)[1], theta)
+    assert error < 1e-5
+
+
+def test_transfer_selects_l2_on_validation_and_is_deterministic():
+    features, labels = problem(count=600, seed=4, separation=0.6)
+    train, val, test = (slice(0, 300), slice(300, 450), slice(450, 600))
+    run = lambda: convex_head_transfer(features[train], labels[train], features[val], labels[val],  # noqa: E731
+                                       features[test], labels[test], num_classes=4)
+    result, again = run(), run()
+    history = result.history
+    assert history.l2.tolist() == sorted(DEFAULT_L2_GRID, reverse=True)
+    assert history.converged.all() and result.converged
+    assert result.best_val_metric == history.val_metric.max()
+    assert result.l2 == history.l2[history.val_metric.idxmax()]  # first (strongest) of the best
+    assert result.test_probs.shape == (150, 4) and result.test_probs.dtype == np.float32
+    assert result.test_metric == score_predictions("accuracy", labels[test], result.test_probs)
+    np.testing.assert_array_equal(result.test_probs, again.test_probs)
+    # the folded head acts on the raw features as the standardised fit did
+    logits = features[test] @ result.state["weight"].T.astype(np.float64) + result.state["bias"]
+    assert np.mean(logits.argmax(1) == result.test_probs.argmax(1)) >= 0.99
+
+
+def test_constant_columns_and_auroc():
+    features, labels = problem(num_classes=2, count=200, seed=5)
+    features = np.hstack([features, np.full((200, 2), 7.0)])
+    result = convex_head_transfer(features, labels, features, labels, features, labels, num_classes=2,
+                                  metric="auroc", l2_grid=[1e-2])
+    assert result.converged and 0.5 < result.test_metric <= 1.0
+    np.testing.assert_array_equal(result.state["weight"][:, -2:], 0.0)
+
+
+def test_non_convergence_is_reported_not_hidden():
+    features, labels = problem()
+    fit = fit_logistic(features, labels, num_classes=4, l2=1e-6, max_iter=2)
+    assert not fit["converged"] and fit["gradient_norm"] > 1e-8
+
+
+@pytest.mark.parametrize("change, message", [
+    (dict(l2_grid=[0.0]), "l2_grid"),
+    (dict(l2_grid=[1e-2, 1e-2]), "l2_grid"),
+    (dict(metric="f1"), "unknown metric"),
+    (dict(metric="auroc"), "binary"),
+    (dict(train_labels=np.zeros(300, np.int64)), "no training example"),
+    (dict(train_labels=np.full(300, 9)), "range"),
+    (dict(train_features=np.full((300, 12), np.nan)), "NaN"),
+    (dict(val_features=np.zeros((300, 3))), "width"),
+    (dict(test_labels=np.zeros(5, np.int64)), "shape"),
+    (dict(num_classes=1), "num_classes"),
+])
+def test_bad_input_is_refused(change, message):
+    features, labels = problem()
+    arguments = dict(train_features=features, train_labels=labels, val_features=features, val_labels=labels,
+                     test_features=features, test_labels=labels, num_classes=4)
+    arguments.update(change)
+    with pytest.raises(ValueError, match=message):
+        convex_head_transfer(**arguments)
