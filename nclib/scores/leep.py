@@ -72,7 +72,7 @@ def leep_score(source_probs, labels, variant: str = "log") -> float:
     source_marginal = joint.sum(axis=0)  # (Z,): P(z)
     conditional = np.divide(joint, source_marginal, out=np.zeros_like(joint), where=source_marginal > 0)
     # P(y_i | x_i) = sum_z P(y_i | z) theta_iz, read off one (N, C) product
-    predicted = (probs @ conditional.T)[np.arange(num_samples), codes] / sums
+    predicted = (conditional @ probs.T)[codes, np.arange(num_samples)] / sums
     if variant == "mean":
         return float(predicted.mean())
     return float(np.log(predicted).mean())

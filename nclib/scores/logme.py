@@ -13,7 +13,8 @@ _GRID_STEP = 0.25  # in log(alpha / beta)
 _GRID_BLOCK = 256  # grid points evaluated at a time
 _MARGIN = 12.0  # in log r beyond the spectrum
 _PEAKS = 3  # grid maxima refined
-_GRADED_RATIO = 2.0**10  # column norms further apart than this: equilibrate before decomposing
+_GRADED_RATIO = 2.0**10  # column norms further apart than this: equilibrate before decomposing...
+_TRUSTED_ERROR = 1e-8  # ...when eigenvalue errors could move the evidence per sample by more than this
 
 #: Transforms LogME is invariant to: the evidence of ``s F Q`` at ``alpha s^2`` equals that of ``F``
 #: at ``alpha`` (isotropic prior), so the maximum is unchanged. No intercept: not shift-invariant.
@@ -24,7 +25,7 @@ class ConvergenceWarning(UserWarning):
     """An iterative score stopped at ``max_iter`` before reaching its tolerance."""
 
 
-def _spectrum(features: np.ndarray, onehot: np.ndarray):
+def _spectrum(features: np.ndarray, onehot: np.ndarray, trust=None):
     """Non-zero eigenvalues of F^T F and the label projections onto the left singular vectors.
 
     Uses the smaller Gram matrix (D x D or N x N) and one symmetric eigendecomposition
@@ -34,7 +35,10 @@ def _spectrum(features: np.ndarray, onehot: np.ndarray):
     and the spectrum of F is that of the small matrix :math:`M = \\Lambda^{1/2} W^T S`
     (since :math:`F = U_E M`), read off its SVD: the eigenvalues of F^T F computed
     directly would carry an absolute error of eps times the largest one, which swamps
-    the small eigenvalues that badly scaled columns create.
+    the small eigenvalues that badly scaled columns create. That costs one more
+    eigendecomposition and an SVD, so it is done only when ``trust(eigenvalues,
+    projections, error)`` says the plain spectrum (absolute eigenvalue error ``error``)
+    is not accurate enough where the evidence is maximised.
 
     Returns
     -------
@@ -52,16 +56,16 @@ def _spectrum(features: np.ndarray, onehot: np.ndarray):
         norms = np.sqrt(np.einsum("ij,ij->j", features, features))
     present = norms > 0
     graded = present.any() and norms[present].max() > _GRADED_RATIO * norms[present].min()
-    if not graded:
-        if num_samples < dim:
-            gram = features @ features.T
-        eigenvalues, vectors = np.linalg.eigh(gram)
-        keep = eigenvalues > eigenvalues[-1] * max(num_samples, dim) * eps
-        eigenvalues, vectors = eigenvalues[keep], vectors[:, keep]
-        if num_samples >= dim:
-            projections = (vectors.T @ (features.T @ onehot)) / np.sqrt(eigenvalues)[:, None]
-        else:
-            projections = vectors.T @ onehot
+    plain = gram if num_samples >= dim else features @ features.T
+    eigenvalues, vectors = np.linalg.eigh(plain)
+    keep = eigenvalues > eigenvalues[-1] * max(num_samples, dim) * eps
+    error = eigenvalues[-1] * np.sqrt(min(num_samples, dim)) * eps  # typical absolute error of eigh
+    eigenvalues, vectors = eigenvalues[keep], vectors[:, keep]
+    if num_samples >= dim:
+        projections = (vectors.T @ (features.T @ onehot)) / np.sqrt(eigenvalues)[:, None]
+    else:
+        projections = vectors.T @ onehot
+    if not graded or trust is None or trust(eigenvalues, projections, error):
         return eigenvalues, projections
     scale = np.where(present, np.ldexp(1.0, np.frexp(np.where(present, norms, 1.0))[1]), 1.0)  # powers of two
     if num_samples >= dim:
@@ -327,7 +331,33 @@ def logme_score(features, labels, tol: float = 1e-10, max_iter: int = 1_000) -> 
         raise ValueError("logme_score: features are all zero")
     onehot = np.zeros((num_samples, len(classes)))
     onehot[np.arange(num_samples), codes] = 1.0
-    eigenvalues, projections = _spectrum(features, onehot)
+
+    def solve(eigenvalues, projections):
+        return _maximum(eigenvalues, projections, counts, classes, num_samples, tol, max_iter)
+
+    def trust(eigenvalues, projections, error):
+        # eigenvalue errors of size `error` move the log evidence by about error (rank + N) / r
+        # at the maximiser r, and the beta -> infinity limit by sum(error / lambda)
+        log_ratio, evidence, limit, _ = solve(eigenvalues, projections)
+        interior = evidence >= limit
+        bound = np.where(interior, 0.5 * error * (len(eigenvalues) + num_samples) / np.exp(log_ratio),
+                         0.5 * num_samples * error / eigenvalues[0] if len(eigenvalues) == num_samples else 0.0)
+        return bool(np.all(bound <= _TRUSTED_ERROR * num_samples))
+
+    eigenvalues, projections = _spectrum(features, onehot, trust)
+    _, evidence, limit, failed = solve(eigenvalues, projections)
+    if failed.any():
+        warnings.warn(
+            f"logme_score: {int(failed.sum())} class(es) did not converge in max_iter={max_iter} "
+            f"iterations (tolerance {tol:g}); the result is the best point found",
+            ConvergenceWarning,
+            stacklevel=2,
+        )
+    return float(np.mean(np.maximum(evidence, limit)) / num_samples)
+
+
+def _maximum(eigenvalues, projections, counts, classes, num_samples, tol, max_iter):
+    """Per class: the maximiser log r, the maximum of the profile, the boundary limit, convergence."""
     rank = len(eigenvalues)
     label_norms = counts.astype(float)  # ||y_c||^2 of a 0/1 indicator
     if rank == num_samples:  # U is square: every label vector lies in the span exactly
@@ -353,12 +383,5 @@ def logme_score(features, labels, tol: float = 1e-10, max_iter: int = 1_000) -> 
             - 0.5 * np.sum(np.log(eigenvalues))
         )
     limit = np.max(np.vstack(limits), axis=0)
-    _, evidence, failed = maximise_profile(eigenvalues, projections, outside, num_samples, tol, max_iter)
-    if failed.any():
-        warnings.warn(
-            f"logme_score: {int(failed.sum())} class(es) did not converge in max_iter={max_iter} "
-            f"iterations (tolerance {tol:g}); the result is the best point found",
-            ConvergenceWarning,
-            stacklevel=2,
-        )
-    return float(np.mean(np.maximum(evidence, limit)) / num_samples)
+    log_ratio, evidence, failed = maximise_profile(eigenvalues, projections, outside, num_samples, tol, max_iter)
+    return log_ratio, evidence, limit, failed

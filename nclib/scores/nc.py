@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from nclib._validation import features_and_labels
+from nclib._validation import check_class_sizes, checked_features, condition, encode_labels, real_matrix
 
 VARIANTS = ("paper", "reference")
-_CHUNK_ROWS = 1024
+_CHUNK_ROWS = 256  # rows per block: the centred block stays in cache for its norms
 
 #: Euclidean distances over distances: unchanged by shifts, rotations and uniform rescaling.
 INVARIANCES = frozenset({"shift", "isotropic_scale", "rotation", "column_permutation"})
@@ -27,11 +27,34 @@ def distances_to_class_means(features, codes, means) -> np.ndarray:
     expanding the square) and with O(chunk x D) extra memory.
     """
     out = np.empty(features.shape[0])
+    block = np.empty((min(_CHUNK_ROWS, features.shape[0]), features.shape[1]))
     for start in range(0, features.shape[0], _CHUNK_ROWS):
-        stop = start + _CHUNK_ROWS
-        diff = features[start:stop] - means[codes[start:stop]]
+        stop = min(start + _CHUNK_ROWS, features.shape[0])
+        diff = block[: stop - start]
+        np.take(means, codes[start:stop], axis=0, out=diff)
+        np.subtract(features[start:stop], diff, out=diff)
         out[start:stop] = np.sqrt(np.einsum("ij,ij->i", diff, diff))
     return out
+
+
+def _geometry(features, codes, counts):
+    means = class_means(features, codes, counts)
+    distances = distances_to_class_means(features, codes, means)
+    pair_i, pair_j = np.triu_indices(len(counts), k=1)
+    return means, distances, np.linalg.norm(means[pair_i] - means[pair_j], axis=1)
+
+
+def _plausible(means, distances, pair_distances) -> bool:
+    """Whether results of raw features can be trusted: finite, well inside float64's range,
+    and no offset more than 2^10 times the spread (where centring on the mean loses bits)."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        total = float(distances.sum()) + float(pair_distances.sum())
+        offset = float(np.abs(means).max())
+    if not (np.isfinite(total) and np.isfinite(offset)):
+        return False
+    spread = max(float(distances.max()), float(pair_distances.max()))
+    top = max(offset, spread)
+    return 2.0**-200 < top < 2.0**200 and offset <= 2.0**10 * spread
 
 
 def nc_score(features, labels, variant: str = "paper") -> float:
@@ -91,11 +114,18 @@ def nc_score(features, labels, variant: str = "paper") -> float:
     """
     if variant not in VARIANTS:
         raise ValueError(f"variant must be one of {VARIANTS}, got {variant!r}")
-    features, codes, classes, counts = features_and_labels(features, labels, "nc_score", 2, INVARIANCES)
-    means = class_means(features, codes, counts)
-    distances = distances_to_class_means(features, codes, means)
-    pair_i, pair_j = np.triu_indices(len(classes), k=1)
-    pair_distances = np.linalg.norm(means[pair_i] - means[pair_j], axis=1)
+    array = real_matrix(features)
+    codes, classes = encode_labels(labels, array.shape[0])
+    counts = check_class_sizes(codes, classes, 2, "nc_score")
+    # validation fused into the two passes NC needs: NaN or inf propagates into the class means
+    # and the distances; only when these look wrong (not finite, near overflow or underflow, or
+    # an offset dwarfing the spread) are the features scanned and conditioned, then recomputed
+    with np.errstate(all="ignore"):  # judged below; bad input is then scanned and named
+        means, distances, pair_distances = _geometry(array, codes, counts)
+    if not _plausible(means, distances, pair_distances):
+        array, low, high = checked_features(features)
+        array = condition(array, low, high, INVARIANCES, "nc_score")
+        means, distances, pair_distances = _geometry(array, codes, counts)
     if not pair_distances.any():
         raise ValueError("nc_score is undefined: all class means coincide")
     if variant == "paper":
