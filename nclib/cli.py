@@ -132,7 +132,8 @@ def _run(args) -> int:
     print(config.description)
     print(results.mean_transfer().to_string(index=False))
     print(summary.pivot_table(index=["score", "regime"], columns="measure", values="value").round(3).to_string())
-    print(f"wrote {', '.join(sorted(p.name for p in out.iterdir() if p.suffix in ('.csv', '.json')))} to {out}")
+    tables = ", ".join(sorted(p.name for p in out.iterdir() if p.suffix in (".csv", ".json")))
+    print(f"wrote {tables} and embeddings/<model>.npz to {out}")
     return 0
 
 

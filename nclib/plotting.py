@@ -181,3 +181,118 @@ def stability_plot(summary: pd.DataFrame, spread: pd.DataFrame | None = None, *,
     fig.tight_layout(rect=(0, 0.06, 1, 1))
     return fig
 
+
+
+COLUMN_WIDTH_INCHES = 7.0
+"""Width of a figure that fills the book's 688-pixel text column at 100 dpi (no shrinking)."""
+
+
+def performance_intervals(resampled: dict, observed: pd.DataFrame, level: float = 0.95) -> pd.DataFrame:
+    """Each model's mean performance with a percentile interval from bootstrap replicates.
+
+    Parameters
+    ----------
+    resampled : dict of str to pandas.DataFrame
+        Per regime, a (num_resamples, M) frame of replicated performances, columns the
+        models (:func:`nclib.uncertainty.resampled_performance`).
+    observed : pandas.DataFrame
+        Columns ``model, regime, value``: the observed seed-averaged performance
+        (:func:`nclib.evaluate.mean_performance`).
+    level : float
+        Coverage of the interval.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns ``model, regime, value, low, high``.
+
+    Examples
+    --------
+    >>> draws = {"head": pd.DataFrame({"a": [0.5, 0.6, 0.7], "b": [0.8, 0.8, 0.9]})}
+    >>> observed = pd.DataFrame({"model": ["a", "b"], "regime": "head", "value": [0.6, 0.8]})
+    >>> performance_intervals(draws, observed, level=0.5)[["model", "low", "high"]].round(2).values.tolist()
+    [['a', 0.55, 0.65], ['b', 0.8, 0.85]]
+    """
+    if not 0 < level < 1:
+        raise ValueError(f"level must be in (0, 1), got {level!r}")
+    tail = (1 - level) / 2
+    rows = []
+    for row in observed.itertuples(index=False):
+        draws = resampled[row.regime][row.model].to_numpy(float)
+        low, high = np.quantile(draws, [tail, 1 - tail])
+        rows.append((row.model, row.regime, float(row.value), float(low), float(high)))
+    return pd.DataFrame(rows, columns=["model", "regime", "value", "low", "high"])
+
+
+def score_panels(scores: pd.DataFrame, performance: pd.DataFrame, score_names, *,
+                 metric_label: str = "accuracy", regime_labels=None, evaluation=None):
+    """Score against transfer performance, one row per regime and one panel per score.
+
+    Sized for the book's text column (:data:`COLUMN_WIDTH_INCHES`) with readable fonts:
+    every model is labelled directly beside its point, the vertical bars are the
+    performance intervals, and each panel's title carries the oriented Kendall tau or
+    |Pearson r| from ``evaluation`` when given.
+
+    Parameters
+    ----------
+    scores : pandas.DataFrame
+        Columns ``model, score, value``.
+    performance : pandas.DataFrame
+        Columns ``model, regime, value, low, high`` (:func:`performance_intervals`).
+    score_names : list of str
+        At most three scores, one panel each.
+    metric_label : str
+    regime_labels : mapping of str to str, optional
+        Row labels, e.g. ``{"head": "linear head"}``.
+    evaluation : pandas.DataFrame, optional
+        Columns ``score, regime, measure, value, low, high``; ``abs_pearson`` is shown in
+        the panel titles with its interval.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+
+    Examples
+    --------
+    >>> s = pd.DataFrame({"model": ["a", "b"], "score": "nc", "value": [0.2, 0.4]})
+    >>> p = pd.DataFrame({"model": ["a", "b"], "regime": "head", "value": [0.9, 0.7],
+    ...                   "low": [0.88, 0.68], "high": [0.92, 0.72]})
+    >>> len(score_panels(s, p, ["nc"]).axes)
+    1
+    """
+    import matplotlib.pyplot as plt
+
+    names = list(score_names)
+    if not 1 <= len(names) <= 3:
+        raise ValueError(f"score_panels shows one to three scores, got {names}")
+    regimes = list(dict.fromkeys(performance["regime"]))
+    labels = dict(regime_labels or {})
+    fig, axes = plt.subplots(len(regimes), len(names), squeeze=False,
+                             figsize=(COLUMN_WIDTH_INCHES, 2.6 * len(regimes) + 0.3))
+    for row, regime in enumerate(regimes):
+        perf = performance[performance.regime == regime].set_index("model")
+        for col, name in enumerate(names):
+            ax = axes[row][col]
+            values = scores[scores.score == name].set_index("model")["value"]
+            models = [m for m in values.index if m in perf.index]
+            x, y = values[models].to_numpy(float), perf.loc[models, "value"].to_numpy(float)
+            errors = np.vstack([y - perf.loc[models, "low"], perf.loc[models, "high"] - y])
+            ax.errorbar(x, y, yerr=np.clip(errors, 0, None), fmt="o", ms=4, capsize=2, lw=1)
+            for model, xi, yi in zip(models, x, y):
+                ax.annotate(model, (xi, yi), fontsize=7.5, xytext=(3, 2), textcoords="offset points")
+            title = name
+            if evaluation is not None:
+                hit = evaluation.query("score == @name and regime == @regime and measure == 'abs_pearson'")
+                if len(hit):
+                    r = hit.iloc[0]
+                    title = f"{name}: |r| {r.value:.2f} [{r.low:.2f}, {r.high:.2f}]"
+            ax.set_title(title, fontsize=9.5)
+            ax.tick_params(labelsize=8.5)
+            ax.locator_params(axis="x", nbins=4)
+            ax.margins(x=0.25)
+            if row == len(regimes) - 1:
+                ax.set_xlabel(f"{name} score", fontsize=9)
+            if col == 0:
+                ax.set_ylabel(f"{metric_label}\n({labels.get(regime, regime)})", fontsize=9)
+    fig.tight_layout()
+    return fig

@@ -39,8 +39,12 @@ def test_run_writes_the_three_tables(tmp_path, capsys):
     transfer = pd.read_csv(out / "transfer.csv")
     assert transfer.columns.tolist() == ["model", "regime", "seed", "metric", "value"]
     assert set(transfer.regime) == {"head", "full"} and set(transfer.seed) == {0}
-    assert pd.read_csv(out / "evaluation.csv").columns.tolist() == ["score", "regime", "measure", "value"]
-    assert "wrote" in capsys.readouterr().out
+    assert pd.read_csv(out / "evaluation.csv").columns.tolist() == ["score", "regime", "measure", "value",
+                                                                    "low", "high", "p_value"]
+    written = sorted(path.name for path in (out / "embeddings").iterdir())
+    assert written == sorted(f"{model}.npz" for model in pd.read_csv(out / "models.csv").name)
+    printed = capsys.readouterr().out
+    assert "wrote" in printed and "embeddings/" in printed
     assert (tmp_path / "data" / "cache").is_dir()  # the cache lives under NCLIB_DATA
 
 

@@ -75,12 +75,24 @@ def test_toy_run_writes_the_tables_with_the_exact_columns(tmp_path):
     assert headers == {
         "scores": ["model", "score", "value"],
         "transfer": ["model", "regime", "seed", "metric", "value"],
-        "evaluation": ["score", "regime", "measure", "value"],
+        "evaluation": ["score", "regime", "measure", "value", "low", "high", "p_value"],
         "history": ["model", "regime", "seed", "epoch", "train_loss", "val_metric"],
         "models": ["name", "family", "source_task", "parameters", "embedding_dim"],
         "convergence": ["model", "regime", "seed", "best_epoch", "epochs_run", "stopped_early", "l2", "converged"],
     }
     assert (tmp_path / "out" / "run.json").is_file()
+    # every correlation carries an interval and a p-value
+    evaluation = results.evaluation
+    assert evaluation[["low", "high", "p_value"]].notna().all().all()
+    assert ((evaluation.low <= evaluation.high) & evaluation.p_value.between(0, 1)).all()
+    # the embeddings of every model and split, for anyone to re-score or refit
+    for model in results.models.name:
+        with np.load(tmp_path / "out" / "embeddings" / f"{model}.npz", allow_pickle=False) as saved:
+            assert sorted(saved.files) == sorted(f"{split}_{kind}" for split in ("train", "val", "test")
+                                                  for kind in ("features", "labels"))
+            assert saved["train_features"].shape == (len(saved["train_labels"]),
+                                                     int(results.models.set_index("name").embedding_dim[model]))
+            np.testing.assert_array_equal(saved["test_labels"], results.test_labels)
     assert not list((tmp_path / "out").glob("*.part"))
     for name, table in results.tables().items():
         assert table.columns.tolist() == COLUMNS[name]

@@ -48,7 +48,7 @@ FINE_TUNES = ("full", "top")
 COLUMNS = {
     "scores": ["model", "score", "value", "seconds"],
     "transfer": ["model", "regime", "seed", "metric", "value"],
-    "evaluation": ["score", "regime", "measure", "value"],
+    "evaluation": ["score", "regime", "measure", "value", "low", "high", "p_value"],
     "history": ["model", "regime", "seed", "epoch", "train_loss", "val_metric"],
     "models": ["name", "family", "source_task", "parameters", "embedding_dim"],
     "convergence": ["model", "regime", "seed", "best_epoch", "epochs_run", "stopped_early", "l2", "converged"],
@@ -246,7 +246,10 @@ class Results:
         ``model, regime, seed, metric, value``: test metric of the best-on-validation
         checkpoint; regimes ``head`` and ``full`` or ``top`` (``config.fine_tune``).
     evaluation : pandas.DataFrame
-        ``score, regime, measure, value`` from :func:`nclib.evaluate.evaluate_run`.
+        ``score, regime, measure, value, low, high, p_value``: ``value`` from
+        :func:`nclib.evaluate.evaluate_run`; ``low, high`` a 95 % interval from a paired
+        bootstrap over seeds and test examples, ``p_value`` an exact permutation test
+        (:func:`nclib.uncertainty.evaluation_with_intervals`).
     history : pandas.DataFrame
         ``model, regime, seed, epoch, train_loss, val_metric``: the training curves.
     models : pandas.DataFrame
@@ -263,6 +266,10 @@ class Results:
         probabilities (for paired bootstraps over test examples).
     test_labels : ndarray of shape (N_test,)
         The target's test labels, aligned with ``predictions``.
+    embeddings : dict
+        ``model -> {"train_features", "train_labels", "val_features", ...}``: the frozen
+        embeddings of every split (float32) and the labels, as written to
+        ``<out>/embeddings/<model>.npz``.
     """
 
     config: ExperimentConfig
@@ -274,6 +281,7 @@ class Results:
     convergence: pd.DataFrame = field(default_factory=lambda: _empty_convergence())
     predictions: dict = field(default_factory=dict)
     test_labels: np.ndarray | None = None
+    embeddings: dict = field(default_factory=dict)
 
     def tables(self) -> dict:
         """The six tables by name (keys as :data:`COLUMNS`)."""
@@ -284,7 +292,12 @@ class Results:
         return mean_performance(self.transfer)
 
     def write(self, out) -> dict:
-        """Write ``<table>.csv`` (columns :data:`CSV_COLUMNS`) and ``run.json`` atomically.
+        """Write ``<table>.csv`` (columns :data:`CSV_COLUMNS`), ``run.json`` and
+        ``embeddings/<model>.npz`` atomically.
+
+        Each ``.npz`` holds ``train_features``, ``train_labels``, ``val_features``,
+        ``val_labels``, ``test_features`` and ``test_labels``, so anyone can re-score or
+        refit without the models (read with ``numpy.load(path, allow_pickle=False)``).
 
         Returns
         -------
@@ -300,6 +313,13 @@ class Results:
         record = {**self.config.settings(), "description": self.config.description}
         with atomic_path(paths["run"]) as temporary:
             temporary.write_text(json.dumps(record, indent=2) + "\n")
+        for model, arrays in self.embeddings.items():
+            path = out / "embeddings" / f"{model}.npz"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            with atomic_path(path) as temporary:
+                with open(temporary, "wb") as handle:
+                    np.savez(handle, **arrays)
+            paths[f"embeddings/{model}"] = path
         return paths
 
 
@@ -628,9 +648,13 @@ def run_experiment(config: ExperimentConfig, out=None, cache: Cache | None = Non
     base = {"experiment": config.name, "profile": config.profile, "data": data_id,
             "config": dict(config.key_parts)}
     pool, model_rows, transfer_rows, histories, runs, predictions = {}, [], [], [], [], {}
+    embeddings = {}
     for spec in progress(specs, desc=f"{config.name} models", leave=True):
         features, model_row, outcomes = _run_model(config, cache, base, spec, splits)
         pool[spec.name] = features["train"]  # scores read the training split only
+        embeddings[spec.name] = {f"{split}_{kind}": array for split in SPLITS for kind, array in
+                                 (("features", np.asarray(features[split]["features"], np.float32)),
+                                  ("labels", np.asarray(getattr(splits, split).labels)))}
         model_rows.append(model_row)
         for (regime, seed), outcome in outcomes.items():
             transfer_rows.append((spec.name, regime, seed, config.metric, float(outcome["test_metric"])))
@@ -641,18 +665,30 @@ def run_experiment(config: ExperimentConfig, out=None, cache: Cache | None = Non
             predictions[spec.name, regime, seed] = np.asarray(outcome["test_probs"], dtype=np.float32)
     scores = _pool_scores(config, cache, base, pool, splits.train.labels)
     transfer = pd.DataFrame(transfer_rows, columns=COLUMNS["transfer"])
+    test_labels = np.asarray(splits.test.labels)
     results = Results(
         config=config, scores=scores, transfer=transfer,
-        evaluation=evaluate_run(scores[["model", "score", "value"]], transfer),
+        evaluation=_evaluation(config, scores, transfer, predictions, test_labels),
         history=pd.concat(histories, ignore_index=True)[COLUMNS["history"]],
         models=pd.DataFrame(model_rows, columns=COLUMNS["models"]),
         convergence=_convergence_table(runs), predictions=predictions,
-        test_labels=np.asarray(splits.test.labels),
+        test_labels=test_labels, embeddings=embeddings,
     )
     _guard_convergence(config, results.convergence)
     if out is not None:
         results.write(out)
     return results
+
+
+def _evaluation(config, scores, transfer, predictions, test_labels) -> pd.DataFrame:
+    """Every measure with its interval and p-value (:func:`nclib.uncertainty.evaluation_with_intervals`)."""
+    from nclib.uncertainty import evaluation_with_intervals
+
+    point = evaluate_run(scores[["model", "score", "value"]], transfer)
+    table = evaluation_with_intervals(scores[["model", "score", "value"]], predictions, test_labels,
+                                      config.metric, transfer=transfer, measures=tuple(dict.fromkeys(point.measure)))
+    merged = point.merge(table.drop(columns="value"), on=["score", "regime", "measure"], how="left")
+    return merged[COLUMNS["evaluation"]]
 
 
 def _empty_convergence() -> pd.DataFrame:
