@@ -8,8 +8,11 @@ exception is ``abs_pearson``, the absolute Pearson coefficient the paper reports
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
+
 import numpy as np
 import pandas as pd
+from numpy.typing import ArrayLike
 from scipy import stats
 
 from nclib.scores import REGISTRY
@@ -33,7 +36,8 @@ def _correlation(function, x, y) -> float:
     return float(function(x, y)[0])
 
 
-def ranking_measures(values, performance, greater_is_better: bool, top_k=(3,)) -> dict:
+def ranking_measures(values: ArrayLike, performance: ArrayLike, greater_is_better: bool,
+                     top_k: Sequence[int] = (3,)) -> dict[str, float]:
     """All measures for one score over one pool of models.
 
     Parameters
@@ -94,7 +98,9 @@ def ranking_measures(values, performance, greater_is_better: bool, top_k=(3,)) -
     return result
 
 
-def evaluate_scores(scores: pd.DataFrame, performance, greater_is_better=None, top_k=(3,)) -> pd.DataFrame:
+def evaluate_scores(scores: pd.DataFrame, performance: pd.Series | Mapping[str, float],
+                    greater_is_better: Mapping[str, bool] | None = None,
+                    top_k: Sequence[int] = (3,)) -> pd.DataFrame:
     """Evaluate every score of a tidy score table against model performance.
 
     Parameters
@@ -146,7 +152,8 @@ def mean_performance(transfer: pd.DataFrame) -> pd.DataFrame:
     return transfer.groupby(["model", "regime", "metric"], as_index=False, sort=False)["value"].mean()
 
 
-def evaluate_run(scores: pd.DataFrame, transfer: pd.DataFrame, greater_is_better=None, top_k=(3,)) -> pd.DataFrame:
+def evaluate_run(scores: pd.DataFrame, transfer: pd.DataFrame, greater_is_better: Mapping[str, bool] | None = None,
+                 top_k: Sequence[int] = (3,)) -> pd.DataFrame:
     """Evaluate scores against the seed-averaged performance of each transfer regime.
 
     Parameters

@@ -10,7 +10,7 @@ Layout written under ``root`` (as in iiscleap/Coswara-Data):
 Beside ``root`` (in ``root.parent / "registry.csv"``, outside the copy) a trusted
 registry of the fixture's archive parts is written
 (:func:`nclib.data.coswara.write_part_registry`): the fixture's dates coincide with real
-Coswara dates, so ``data/registry.csv`` (the real digests) refuses its parts; pass
+Coswara dates, so ``nclib/data/registry.csv`` (the real digests) refuses its parts; pass
 ``expected["registry"]`` as ``registry=`` to ``prepare_coswara`` / ``coswara_splits``.
 
 Participant ``i`` gets the test information ``PATTERN[i % 8]``: per block of eight,

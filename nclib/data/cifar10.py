@@ -52,7 +52,7 @@ def load_cifar10(folder=None, expected_digest: str | None = None, algorithm: str
         Folder holding ``cifar-10-python.tar.gz`` (default :func:`nclib.config.data_dir`).
         The archive is extracted into ``<folder>/cifar-10-batches-py/``.
     expected_digest : str, optional
-        Digest the archive must have; default: the official one from ``data/registry.csv``
+        Digest the archive must have; default: the official one from ``nclib/data/registry.csv``
         (the publisher's MD5 ``c58f3010…``, or for ``algorithm="sha256"`` the SHA-256
         recorded by Keras).
     algorithm : {"md5", "sha256"}

@@ -10,7 +10,7 @@ Reads a local copy of the public repository ``iiscleap/Coswara-Data``:
 
 The copy is pinned to one commit, :data:`COMMIT` (23 June 2023, the last of the
 repository). The repository publishes no checksums, but git names every file by a digest
-of its content, its blob id; ``data/registry.csv`` holds the blob id of each archive part
+of its content, its blob id; ``nclib/data/registry.csv`` holds the blob id of each archive part
 at the pinned commit (rows ``coswara-YYYYMMDD.tar.gz.aa``, algorithm ``git-blob-sha1``, read
 from ``git ls-tree -r COMMIT``, which needs no download of the parts). :func:`prepare_coswara`
 verifies every part against those rows before it joins them, then extracts each date once
@@ -202,7 +202,7 @@ def coswara_part_digests(registry=None) -> dict:
     ----------
     registry : path-like, optional
         A registry file (columns of :data:`nclib.data.registry.COLUMNS`); default
-        ``data/registry.csv``, whose ``coswara-*`` rows hold the git blob ids of the parts
+        ``nclib/data/registry.csv``, whose ``coswara-*`` rows hold the git blob ids of the parts
         at :data:`COMMIT`. To fill such rows for another commit, list the parts with
         ``git ls-tree -r <commit>`` (no download needed) and write one row per part:
         name ``coswara-<part file name>``, filename ``<date>/<part file name>``, algorithm
@@ -301,7 +301,7 @@ def prepare_coswara(root=None, destination=None, progress: bool = False, registr
     progress : bool
         Show a progress bar over the dates.
     registry : path-like, optional
-        Registry with the parts' digests (default ``data/registry.csv``: the pinned
+        Registry with the parts' digests (default ``nclib/data/registry.csv``: the pinned
         :data:`COMMIT`); see :func:`write_part_registry` for another copy.
 
     Returns
@@ -347,7 +347,7 @@ def prepare_coswara(root=None, destination=None, progress: bool = False, registr
         raise ValueError("destination must differ from root: extraction would replace the date folders")
     registered = coswara_part_digests(registry)
     if not registered:
-        raise ValueError(f"the registry {registry or 'data/registry.csv'} has no {REGISTRY_PREFIX}YYYYMMDD.tar.gz.xx "
+        raise ValueError(f"the registry {registry or 'nclib/data/registry.csv'} has no {REGISTRY_PREFIX}YYYYMMDD.tar.gz.xx "
                          "rows to verify the Coswara archives with (see coswara_part_digests)")
     folders = date_folders(root)
     absent = sorted(set(registered) - {folder.name for folder in folders})

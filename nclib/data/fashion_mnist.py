@@ -12,7 +12,7 @@ each gzip-compressed (``.gz``, as published) or plain. They are looked for in
 then in ``/usr/share/datasets/fashion-mnist/``, where the Debian package
 ``dataset-fashion-mnist`` installs them (``apt-get install dataset-fashion-mnist``).
 
-Verification before parsing. ``data/registry.csv`` holds, per file, the publisher's MD5
+Verification before parsing. ``nclib/data/registry.csv`` holds, per file, the publisher's MD5
 of the ``.gz`` (from the Fashion-MNIST README) and the MD5 of the decompressed IDX
 payload. A ``.gz`` whose digest is the publisher's is accepted as is; any other ``.gz``
 (the Debian package strips the original name and time from each gzip header, so its
@@ -212,7 +212,7 @@ def load_fashion_mnist_arrays(part: str = "train", folder=None, registry=None) -
     folder : path-like, optional
         See :func:`fashion_mnist_folder`.
     registry : path-like, optional
-        Another registry file with the ``fashion-mnist-*`` rows (default ``data/registry.csv``).
+        Another registry file with the ``fashion-mnist-*`` rows (default ``nclib/data/registry.csv``).
 
     Returns
     -------

@@ -1,29 +1,39 @@
-"""The registry of downloadable files: ``data/registry.csv``, one row per (file, digest).
+"""The registry of downloadable files: ``nclib/data/registry.csv``, one row per (file, digest).
 
 Each row names a file nclib can use, where it is published, and the digest it must have
 before nclib opens it. Loaders read their URL, file name and checksum from here, so no
-URL or digest is written twice (and none appears in a chapter).
+URL or digest is written twice (and none appears in a chapter). The table is package data
+(read with :mod:`importlib.resources`), so an installed nclib finds it as a checkout does.
 """
 
 from __future__ import annotations
 
 import csv
+import io
+from importlib import resources
 from pathlib import Path
-
-from nclib.config import PROJECT_ROOT
 
 COLUMNS = ("name", "filename", "url", "algorithm", "digest", "size_bytes", "notes")
 
 
+REGISTRY_PACKAGE = "nclib.data"
+REGISTRY_FILE = "registry.csv"
+
+
+def _registry_resource():
+    """The packaged registry table as an :mod:`importlib.resources` traversable."""
+    return resources.files(REGISTRY_PACKAGE).joinpath(REGISTRY_FILE)
+
+
 def registry_path() -> Path:
-    """Path of the registry table (``<project>/data/registry.csv``).
+    """Path of the packaged registry table (``nclib/data/registry.csv``).
 
     Examples
     --------
-    >>> registry_path().name
-    'registry.csv'
+    >>> registry_path().name, registry_path().parent.name
+    ('registry.csv', 'data')
     """
-    return PROJECT_ROOT / "data" / "registry.csv"
+    return Path(str(_registry_resource()))
 
 
 def registry_entries(path=None) -> dict:
@@ -50,8 +60,13 @@ def registry_entries(path=None) -> dict:
     >>> "cifar10" in registry_entries()
     True
     """
-    path = Path(path) if path is not None else registry_path()
-    with open(path, newline="", encoding="utf-8") as handle:
+    if path is None:  # read through importlib.resources: works for any installed layout
+        path = registry_path()
+        text = _registry_resource().read_bytes().decode("utf-8")
+    else:
+        path = Path(path)
+        text = path.read_bytes().decode("utf-8")  # as open(newline=""): no translation
+    with io.StringIO(text, newline="") as handle:
         reader = csv.DictReader(handle)
         if tuple(reader.fieldnames or ()) != COLUMNS:
             raise ValueError(f"{path}: columns must be {COLUMNS}, got {reader.fieldnames}")

@@ -22,9 +22,10 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from typing import Callable, Mapping
+from typing import Callable, Mapping, Sequence
 
 import pandas as pd
+from numpy.typing import ArrayLike
 
 from nclib._validation import TRANSFORMS
 from nclib.scores import (etran, gbc, hscore, ideal, knn, leep, linear_probe, logme, nc, nce, ncti, nleep,
@@ -137,7 +138,9 @@ def _available(info: ScoreInfo, has_probs: bool) -> bool:
     return info.needs != "source_probs" or has_probs
 
 
-def compute_scores(features, labels, source_probs=None, names=None, options=None) -> pd.DataFrame:
+def compute_scores(features: Mapping[str, ArrayLike], labels: ArrayLike,
+                   source_probs: Mapping[str, ArrayLike] | None = None, names: Sequence[str] | None = None,
+                   options: Mapping[str, Mapping] | None = None) -> pd.DataFrame:
     """Compute registry scores for every model of a pool.
 
     Parameters

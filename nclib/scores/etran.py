@@ -6,7 +6,10 @@ ETran's terms are min-max normalised **across the pool of candidate models**:
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
+from numpy.typing import ArrayLike
 
 from nclib._validation import features_and_labels
 from nclib.scores.hscore import class_means, require_variation
@@ -32,7 +35,7 @@ def _row_logsumexp(features: np.ndarray) -> np.ndarray:
     return out
 
 
-def etran_terms(features, labels, variant: str = "paper") -> dict:
+def etran_terms(features: ArrayLike, labels: ArrayLike, variant: str = "paper") -> dict:
     """ETran's two raw classification terms for one model (before pool normalisation).
 
     * ``energy``: the mean over samples of :math:`-E(x) = \\log\\sum_d e^{f_d(x)}`, the
@@ -89,7 +92,8 @@ def etran_terms(features, labels, variant: str = "paper") -> dict:
             "classification": float(np.mean(np.exp(log_post[np.arange(len(codes)), codes])))}
 
 
-def etran_score(features_list, labels, variant: str = "paper", weights=None) -> np.ndarray:
+def etran_score(features_list: Sequence[ArrayLike], labels: ArrayLike, variant: str = "paper",
+                weights: Sequence[float] | None = None) -> np.ndarray:
     """ETran of every model in a pool: weighted sum of the pool-normalised energy and
     classification terms (:func:`etran_terms`).
 

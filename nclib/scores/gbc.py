@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from nclib._validation import features_and_labels
 from nclib.scores.hscore import class_means, require_variation
@@ -50,7 +51,7 @@ def bhattacharyya_distances(means, variances, first: int) -> np.ndarray:
     return mahalanobis + 0.5 * log_ratio
 
 
-def gbc_score(features, labels, variant: str = "diagonal", min_variance: float = 1e-4,
+def gbc_score(features: ArrayLike, labels: ArrayLike, variant: str = "diagonal", min_variance: float = 1e-4,
               pca_dim: int | None = None) -> float:
     """Gaussian Bhattacharyya coefficient: minus the total overlap of the class Gaussians.
 

@@ -7,6 +7,7 @@ Also home of two helpers the other covariance-based scores share: :func:`class_m
 from __future__ import annotations
 
 import numpy as np
+from numpy.typing import ArrayLike
 import scipy.linalg
 
 from nclib._validation import features_and_labels
@@ -130,7 +131,7 @@ def _pinv_quadratic(covariance, vectors, rtol):
     return np.sum(projections**2 / eigenvalues[keep, None], axis=0)
 
 
-def h_score(features, labels, rtol: float | None = None) -> float:
+def h_score(features: ArrayLike, labels: ArrayLike, rtol: float | None = None) -> float:
     """H-score: how much of the feature covariance the class means explain.
 
     .. math:: H(f) = \\mathrm{tr}\\big(\\mathrm{cov}(f)^{+}\\,
@@ -190,7 +191,7 @@ def h_score(features, labels, rtol: float | None = None) -> float:
     return float(np.sum(weights * _pinv_quadratic(covariance, centred_means, rtol)))
 
 
-def shrinkage_h_score(features, labels) -> float:
+def shrinkage_h_score(features: ArrayLike, labels: ArrayLike) -> float:
     """Shrinkage-regularised H-score (Ibrahim, Ponomareva and Mazumder).
 
     The H-score with the feature covariance replaced by its Ledoit–Wolf estimate

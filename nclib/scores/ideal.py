@@ -51,6 +51,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from numpy.typing import ArrayLike
 from scipy.optimize import minimize_scalar
 
 from nclib._validation import as_features, check_class_sizes, checked_features, condition, encode_labels
@@ -324,7 +325,7 @@ def _best_log_ratio(eigenvalues, projections, outside, num_samples) -> np.ndarra
     return best
 
 
-def logme_regression_score(features, targets) -> float:
+def logme_regression_score(features: ArrayLike, targets: ArrayLike) -> float:
     """LogME for real-valued targets: mean over target columns of the maximum log evidence per sample.
 
     The regression form of LogME (You et al. 2021): the same Bayesian linear model as
@@ -443,7 +444,8 @@ def ideal_terms(train_features, train_targets, val_features, val_targets, *, tas
             "alpha": fit.alpha, "beta": fit.beta}
 
 
-def ideal_score(train_features, train_targets, val_features, val_targets, *, task: str = "classification",
+def ideal_score(train_features: ArrayLike, train_targets: ArrayLike, val_features: ArrayLike,
+                val_targets: ArrayLike, *, task: str = "classification",
                 mode: str = "prequential", num_parameters: int | None = None,
                 complexity_weight: float = 1.0) -> float:
     """Prototype ideal transferability score: description length of the targets plus a size cost.
@@ -567,7 +569,7 @@ def holdout_split(codes, val_fraction: float = 0.25, random_state: int = 0) -> t
     return np.flatnonzero(~mask), np.flatnonzero(mask)
 
 
-def ideal_holdout_score(features, labels, val_fraction: float = 0.25, random_state: int = 0,
+def ideal_holdout_score(features: ArrayLike, labels: ArrayLike, val_fraction: float = 0.25, random_state: int = 0,
                         mode: str = "prequential") -> float:
     """Registry form of :func:`ideal_score`: held-out part carved from the training data, no size term.
 

@@ -7,6 +7,7 @@ scores (k-NN, NLEEP, PACTran, the linear probe) use to stay within their time bu
 from __future__ import annotations
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from nclib._validation import features_and_labels
 
@@ -85,7 +86,7 @@ def _vote(neighbour_codes: np.ndarray, num_classes: int) -> np.ndarray:
     return np.argmax(votes * (k + 1) + (k - first_rank), axis=1)
 
 
-def knn_score(features, labels, k: int = 5, metric: str = "euclidean", max_queries: int | None = 2000,
+def knn_score(features: ArrayLike, labels: ArrayLike, k: int = 5, metric: str = "euclidean", max_queries: int | None = 2000,
               random_state=0) -> float:
     """Leave-one-out k-NN accuracy of the labels from the embeddings.
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from nclib._validation import check_class_sizes, encode_labels, probability_rows
 
@@ -11,7 +12,7 @@ VARIANTS = ("log", "mean")
 INVARIANCES = frozenset({"column_permutation"})
 
 
-def leep_score(source_probs, labels, variant: str = "log") -> float:
+def leep_score(source_probs: ArrayLike, labels: ArrayLike, variant: str = "log") -> float:
     """LEEP transferability score from a source classifier's probabilities.
 
     With :math:`\\theta(x_i) \\in \\Delta^{Z}` the source model's softmax over its Z

@@ -5,6 +5,7 @@ from __future__ import annotations
 import warnings
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from nclib._validation import features_and_labels
 from nclib.scores.knn import stratified_subsample
@@ -14,7 +15,7 @@ from nclib.scores.logme import ConvergenceWarning
 INVARIANCES = frozenset({"shift", "isotropic_scale", "column_scale", "column_permutation"})
 
 
-def linear_probe_score(features, labels, folds: int = 5, C: float = 1.0, max_iter: int = 1000,
+def linear_probe_score(features: ArrayLike, labels: ArrayLike, folds: int = 5, C: float = 1.0, max_iter: int = 1000,
                        max_samples: int | None = 10_000, random_state=0) -> float:
     """Mean held-out accuracy of a multinomial logistic regression on the embeddings.
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import warnings
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from nclib._validation import class_name, features_and_labels
 
@@ -248,7 +249,7 @@ def maximise_profile(eigenvalues, projections, outside, num_samples, tol: float 
     return best_ratio, best_value, failed
 
 
-def logme_score(features, labels, tol: float = 1e-10, max_iter: int = 1_000) -> float:
+def logme_score(features: ArrayLike, labels: ArrayLike, tol: float = 1e-10, max_iter: int = 1_000) -> float:
     """LogME: mean over classes of the maximum log evidence per sample.
 
     For each class c, the one-vs-rest indicator :math:`y_c \\in \\{0,1\\}^N` is modelled

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from nclib._validation import check_class_sizes, checked_features, condition, encode_labels, real_matrix
 
@@ -57,7 +58,7 @@ def _plausible(means, distances, pair_distances) -> bool:
     return 2.0**-200 < top < 2.0**200 and offset <= 2.0**10 * spread
 
 
-def nc_score(features, labels, variant: str = "paper") -> float:
+def nc_score(features: ArrayLike, labels: ArrayLike, variant: str = "paper") -> float:
     """Neural-collapse score: within-class spread over between-class-mean distance.
 
     For penultimate embeddings :math:`f_i` of the target training data with class means

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from nclib._validation import check_class_sizes, encode_labels, probability_rows
 
@@ -10,7 +11,7 @@ from nclib._validation import check_class_sizes, encode_labels, probability_rows
 INVARIANCES = frozenset({"column_permutation"})
 
 
-def nce_score(source_probs, labels) -> float:
+def nce_score(source_probs: ArrayLike, labels: ArrayLike) -> float:
     """Negative conditional entropy :math:`-H(Y \\mid Z)` of target labels given the
     source model's hard predictions.
 

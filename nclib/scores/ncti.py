@@ -7,7 +7,10 @@ Also home of :func:`normalise_across_pool` and :func:`validate_pool`, shared wit
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
+from numpy.typing import ArrayLike
 
 from nclib._validation import features_and_labels
 from nclib.scores.hscore import require_variation
@@ -66,7 +69,7 @@ def _per_model(function, pool, labels, score, **options):
     return terms
 
 
-def ncti_terms(features, labels, num_components: int = 64) -> dict:
+def ncti_terms(features: ArrayLike, labels: ArrayLike, num_components: int = 64) -> dict:
     """NCTI's three raw terms for one model (before pool normalisation).
 
     1. PCA to ``num_components`` (64) directions; a linear discriminant (scikit-learn's,
@@ -127,7 +130,7 @@ def ncti_terms(features, labels, num_components: int = 64) -> dict:
     }
 
 
-def ncti_score(features_list, labels, num_components: int = 64) -> np.ndarray:
+def ncti_score(features_list: Sequence[ArrayLike], labels: ArrayLike, num_components: int = 64) -> np.ndarray:
     """NCTI of every model in a pool: normalised seli + ncc - vc.
 
     Each of the three terms of :func:`ncti_terms` is min-max normalised across the M

@@ -8,6 +8,7 @@ from __future__ import annotations
 import warnings
 
 import numpy as np
+from numpy.typing import ArrayLike
 import scipy.sparse.linalg
 
 from nclib._validation import features_and_labels
@@ -117,7 +118,7 @@ def _fit_mixture(points, num_components, covariance_type, random_state):
     return mixture
 
 
-def nleep_score(features, labels, variance_fraction: float = 0.8, components_per_class: int = 5,
+def nleep_score(features: ArrayLike, labels: ArrayLike, variance_fraction: float = 0.8, components_per_class: int = 5,
                 covariance_type: str = "full", max_dim: int | None = 64, max_samples: int | None = 10_000,
                 random_state=0, variant: str = "log") -> float:
     """NLEEP: LEEP with the source classifier replaced by a Gaussian mixture on the features.

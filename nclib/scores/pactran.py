@@ -5,6 +5,7 @@ from __future__ import annotations
 import warnings
 
 import numpy as np
+from numpy.typing import ArrayLike
 import scipy.optimize
 import scipy.special
 
@@ -51,7 +52,7 @@ def _hessian_trace(theta, features, prior_variance, num_classes):
     return total
 
 
-def pactran_score(features, labels, lda_factor: float = 1.0, max_iter: int = 500, tol: float = 1e-6,
+def pactran_score(features: ArrayLike, labels: ArrayLike, lda_factor: float = 1.0, max_iter: int = 500, tol: float = 1e-6,
                   max_samples: int | None = 10_000, random_state=0) -> float:
     """PACTran-Gaussian: a PAC-Bayes bound on the risk of a linear softmax head.
 

@@ -8,6 +8,7 @@ classification term reuses: :func:`within_class_covariance`, :func:`adaptive_shr
 from __future__ import annotations
 
 import numpy as np
+from numpy.typing import ArrayLike
 import scipy.linalg
 import scipy.sparse.linalg
 import scipy.special
@@ -147,7 +148,7 @@ def _confmix(features, codes, means, confidence):
     return mixed
 
 
-def sfda_score(features, labels, shrinkage: float | None = None) -> float:
+def sfda_score(features: ArrayLike, labels: ArrayLike, shrinkage: float | None = None) -> float:
     """SFDA: class posterior of a regularised Fisher discriminant after a "self-challenge".
 
     1. Fit a linear discriminant with the shrunk within-class covariance

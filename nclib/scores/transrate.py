@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from nclib._validation import features_and_labels
 from nclib.scores.hscore import centred_gram, require_variation
@@ -41,7 +42,7 @@ def coding_rate(centred, eps: float = 1e-4) -> float:
     return _half_logdet_identity_plus(gram, num * eps)
 
 
-def transrate_score(features, labels, eps: float = 1e-4) -> float:
+def transrate_score(features: ArrayLike, labels: ArrayLike, eps: float = 1e-4) -> float:
     """TransRate: coding rate of all features minus the mean coding rate per class.
 
     With features centred by their global mean, :math:`Z_c` the rows of class c and
