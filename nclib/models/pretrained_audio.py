@@ -44,7 +44,7 @@ name                  top                                      top params  trunk
 ====================  =======================================  ==========  ===============
 
 Weight files are located without importing their packages (``importlib.util.find_spec``
-only finds the folder), their SHA-256 is checked against ``data/registry.csv`` before any
+only finds the folder), their SHA-256 is checked against ``nclib/data/registry.csv`` before any
 byte is deserialised, and they are loaded with ``torch.load(weights_only=True)`` or, for
 the ONNX file, by reading its initializers with ``onnx`` (no operator is run), then
 ``load_state_dict(strict=True)``. A missing package makes its networks unavailable
@@ -167,7 +167,7 @@ def verified_weight_file(network: str, path=None) -> Path:
     FileNotFoundError
         If the package is not installed.
     nclib.data.fetch.ChecksumError
-        If the digest differs from ``data/registry.csv`` (nothing is deserialised).
+        If the digest differs from ``nclib/data/registry.csv`` (nothing is deserialised).
 
     Examples
     --------

@@ -2,7 +2,7 @@
 
 Nothing can be downloaded from a model hub offline, but a few packages on the Python
 package index carry real pre-trained weights. nclib reads those files (never the packages'
-code), verifies each file's SHA-256 against ``data/registry.csv`` *before* opening it,
+code), verifies each file's SHA-256 against ``nclib/data/registry.csv`` *before* opening it,
 and loads it into its own torch modules with ``load_state_dict(strict=True)``:
 
 ================== ================= =========== ========= ===== ===================================
@@ -697,7 +697,7 @@ class PretrainedNetwork:
     file : str
         The weight file's path inside the distribution (suffix match).
     registry_name : str
-        Its row in ``data/registry.csv`` (SHA-256).
+        Its row in ``nclib/data/registry.csv`` (SHA-256).
     make : callable
         ``make(input_size) -> PretrainedImageNet`` with random weights.
     fmt : str
@@ -801,7 +801,7 @@ def _find(network: PretrainedNetwork) -> tuple[Path | None, str]:
 def load_pretrained(name: str, input_size: int | None = None, path=None) -> PretrainedImageNet:
     """Build one network of the zoo with its verified pre-trained weights, in eval mode.
 
-    The file's SHA-256 is checked against ``data/registry.csv`` before it is opened;
+    The file's SHA-256 is checked against ``nclib/data/registry.csv`` before it is opened;
     ``.pth`` files are read with ``torch.load(weights_only=True)``, ONNX files with
     :func:`onnx_initializers_in_order`; the weights are loaded with ``strict=True``.
 
