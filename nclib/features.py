@@ -16,6 +16,9 @@ import torch
 from nclib.cache import Cache, fingerprint
 from nclib.progress import progress
 
+FEATURE_CODE = ("nclib.features", "nclib.models")
+"""Modules whose source enters every features key: editing them recomputes the embeddings."""
+
 
 def _device(model) -> torch.device:
     parameter = next(iter(model.parameters()), None) if hasattr(model, "parameters") else None
@@ -130,4 +133,4 @@ def cached_extract(cache: Cache, key_parts: dict, model, inputs, batch_size: int
         backbone = model if isinstance(model, torch.nn.Module) else model()
         return extract(backbone, inputs, batch_size=batch_size, desc=desc)
 
-    return cache.arrays("features", parts, compute)
+    return cache.arrays("features", parts, compute, code=FEATURE_CODE)

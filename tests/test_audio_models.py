@@ -121,3 +121,72 @@ def test_zoo_class_counts():
         audio_zoo({"birds": 4})
     with pytest.raises(ValueError, match="num_classes"):
         audio_zoo({"music": 0})
+
+
+# --- the waveform front end that lets the in-house models share a pool with waveform networks
+
+def _clip(rate=16_000, seconds=0.6):
+    from nclib.data.synthetic_audio import generate_clips
+
+    return next(generate_clips("cough", {"negative": 0, "positive": 1}, seed=3, duration=seconds,
+                               sample_rate=rate))[1]
+
+
+@pytest.mark.parametrize("model_class", MODELS)
+def test_waveform_front_end_gives_the_old_log_mel_paths_embedding(model_class, tmp_path):
+    """A 16 kHz clip read the old way (a file resampled to 48 kHz by the bad-audio front end,
+    log-mel, ``(dB + 40) / 20``) and through the wrapper gives the same embedding."""
+    import numpy as np
+    import soundfile
+
+    from nclib.data.audio_files import log_mel_dataset
+    from nclib.experiments.audio_support import LogMelFrontEnd, standardise_log_mel
+
+    clip = _clip()
+    soundfile.write(tmp_path / "clip.wav", clip, 16_000, subtype="FLOAT")  # lossless
+    old, _ = log_mel_dataset([tmp_path / "clip.wav"], [0], ["x"], frames=11, sample_rate=48_000)
+    torch.manual_seed(0)
+    inner = model_class(num_classes=10).eval()
+    wrapped = LogMelFrontEnd(inner, input_rate=16_000, model_rate=48_000).eval()
+    with torch.no_grad():
+        expected = inner.embed(torch.from_numpy(standardise_log_mel(old.inputs)))
+        got = wrapped.embed(torch.from_numpy(clip[None]))
+    assert got.shape == (1, inner.embedding_dim)
+    np.testing.assert_allclose(got.numpy(), expected.numpy(), rtol=1e-5, atol=1e-5)
+    assert wrapped.classifier is inner.classifier and wrapped.sample_rate == 16_000
+
+
+def test_waveform_front_end_has_no_parameters_of_its_own_and_checks_its_input():
+    from nclib.experiments.audio_support import LogMelFrontEnd
+
+    inner = SmallCnn(num_classes=10)
+    wrapped = LogMelFrontEnd(inner)
+    assert count_parameters(wrapped) == count_parameters(inner)
+    with pytest.raises(ValueError, match="batch, samples"):
+        wrapped.embed(torch.zeros(16_000))
+
+
+@pytest.mark.parametrize("model_class", MODELS)
+def test_trunk_and_top_compose_to_the_embedding_and_share_parameters(model_class):
+    torch.manual_seed(0)
+    model = model_class(num_classes=10).eval()
+    x = torch.randn(3, 1, 19, 64)
+    with torch.no_grad():
+        torch.testing.assert_close(model.top(model.trunk(x)), model.embed(x))
+    keys = set(model.state_dict())
+    assert model.top_parameters < count_parameters(model)
+    assert all(p.data_ptr() in {q.data_ptr() for q in model.parameters()} for p in model.top.parameters())
+    assert set(model.state_dict()) == keys  # the view adds nothing
+
+
+def test_waveform_front_end_passes_the_trunk_and_top_through():
+    import numpy as np
+
+    from nclib.experiments.audio_support import LogMelFrontEnd
+
+    torch.manual_seed(0)
+    wrapped = LogMelFrontEnd(Crnn(num_classes=10)).eval()
+    clip = torch.from_numpy(np.stack([_clip(), _clip()]))
+    with torch.no_grad():
+        torch.testing.assert_close(wrapped.top(wrapped.trunk(clip)), wrapped.embed(clip))
+    assert wrapped.top_parameters == wrapped.inner.top_parameters

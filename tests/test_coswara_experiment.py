@@ -125,20 +125,38 @@ def test_paper_source_classes_must_fit_the_classifier(tmp_path):
 
 # --- the quick profile ------------------------------------------------------------------------
 
+PUBLISHED = ["crepe-tiny", "resemblyzer-ge2e", "silero-vad"]
+
+
 def test_quick_config_is_well_formed():
     config = coswara_experiment()
     assert (config.name, config.profile, config.metric) == ("coswara", "quick", "auroc")
-    assert config.seeds == (0, 1, 2) and config.full_regime
-    quick = coswara.QUICK
-    assert (config.head_epochs, config.full_epochs) == (quick["head_epochs"], quick["full_epochs"])
+    # converged and deterministic: the convex head, one run per model
+    assert (config.head_solver, config.seeds, config.full_regime) == ("convex", (0,), False)
     assert config.scores is None  # every registered score unless asked otherwise
     specs = config.zoo()
-    assert [spec.name for spec in specs] == ZOO
-    assert [spec.source_task for spec in specs] == ["scenes", "music", "speech", "music", "speech"]
-    assert all(spec.build().classifier.out_features == 10 for spec in specs)  # ten synthetic classes each
+    from nclib.models.pretrained_audio import pretrained_audio_status
+
+    available = set(pretrained_audio_status().query("available").name)
+    assert [spec.name for spec in specs] == [name for name in PUBLISHED if name in available] + ZOO
+    in_house = [spec for spec in specs if spec.name in ZOO]
+    assert [spec.source_task for spec in in_house] == ["scenes", "music", "speech", "music", "speech"]
+    assert all(spec.build().classifier.out_features == 10 for spec in in_house)  # ten synthetic classes each
     json.dumps(config.settings())  # recorded in run.json
     assert config.key_parts["input_map"] == "(dB + 40) / 20"
-    assert "synthetic" in config.description.lower()
+    assert "procedural" in config.description.lower()
+
+
+def test_quick_target_has_at_least_a_thousand_test_clips_at_default_settings():
+    from nclib.data.base import stratified_split
+
+    quick = coswara.QUICK
+    labels = np.repeat([1, 0], [quick["num_positive"], quick["num_negative"]])
+    sizes = [len(part) for part in stratified_split(labels, quick["split"], quick["split_seed"])]
+    assert sizes == list(coswara._split_sizes(quick["num_positive"], quick["num_negative"], quick["split"]))
+    assert sizes[0] >= 1000 and sizes[1] >= 500 and sizes[2] >= 1000
+    assert quick["num_positive"] / quick["num_negative"] == pytest.approx(960 / 428, rel=0.01)
+    assert str(sizes[2]) in coswara.quick_description(quick).replace(",", "")
 
 
 def test_quick_overrides_enter_the_settings_and_the_cache_key():
@@ -150,6 +168,30 @@ def test_quick_overrides_enter_the_settings_and_the_cache_key():
     assert changed.key_parts["pretrain_epochs"] == expected_epochs
     assert changed.key_parts["source_per_class"] == {"scenes": 5, "music": 5, "speech": 5}
     assert changed.key_parts != base.key_parts
+
+
+def test_quick_profile_runs_end_to_end_on_a_tiny_version(monkeypatch, tmp_path):
+    monkeypatch.setitem(coswara.QUICK, "num_positive", 14)
+    monkeypatch.setitem(coswara.QUICK, "num_negative", 7)
+    monkeypatch.setitem(coswara.QUICK, "duration", 0.6)
+    config = coswara_experiment(root=tmp_path, scores=SCORES, source_per_class=4, pretrain_epochs=1)
+    results = run_experiment(config, out=tmp_path / "out", cache=Cache(tmp_path / "cache"))
+    names = [spec.name for spec in config.zoo()]
+    assert set(PUBLISHED) & set(names), "no network with published weights is installed"
+    assert sorted(results.transfer.model) == sorted(names)  # one convex head per model
+    assert set(results.transfer.regime) == {"head"} and results.transfer.value.between(0, 1).all()
+    assert results.convergence.converged.all()
+    assert len(results.scores) == 3 * len(names) and np.isfinite(results.scores.value).all()
+    assert results.predictions[names[0], "head", 0].shape == (len(results.test_labels), 2)
+    models = results.models.set_index("name")
+    assert models.loc["dcase-scenes", "embedding_dim"] == 512
+    table = coswara.zoo_table(config.zoo())
+    assert table.set_index("model").loc["dcase-scenes", "weights"] == "pre-trained here"
+    if "resemblyzer-ge2e" in names:  # no source classifier: LEEP must skip it
+        assert not table.set_index("model").loc["resemblyzer-ge2e", "has_source_head"]
+    # a second run reads everything back from the cache and gives the same tables
+    again = run_experiment(config, cache=Cache(tmp_path / "cache"))
+    pd.testing.assert_frame_equal(again.transfer, results.transfer)
 
 
 @pytest.mark.parametrize("arguments, message", [
@@ -165,25 +207,25 @@ def test_bad_arguments_are_refused(arguments, message):
 def test_quick_target_reads_the_synthetic_files_under_the_bad_audio_policy(tmp_path):
     with captured_log() as lines:
         splits, report = quick_target(14, 7, duration=0.6, root=tmp_path, cache=Cache(tmp_path / "cache"))
-    # 21 clips: 3 stereo, 3 at 16 kHz, 3 at 44.1 kHz, 12 untouched; then 4 unusable files.
+    # 21 clips: 3 stereo, 3 at 22.05 kHz, 3 at 44.1 kHz, 12 untouched; then 4 unusable files.
     counts = {(row.reason, row.status): row.count for row in report.counts().itertuples()}
     assert counts == {("ok", "ok"): 12, ("stereo mixed to mono", "fixed"): 3, ("resampled", "fixed"): 6,
                       ("empty file", "skipped"): 1, ("silent", "skipped"): 1, ("too short", "skipped"): 1,
                       ("unreadable", "skipped"): 1}
     assert sum(line.startswith("warning: skipped") for line in lines) == 4
     assert sum(line.startswith("info: fixed") for line in lines) == 9
-    # 14 positive: 10/2/2; 7 negative: 5/1/1
-    assert splits.sizes() == {"train": 15, "val": 3, "test": 3}
-    assert int(splits.train.labels.sum()) == 10
-    # 0.6 s at 48 kHz, 100 ms windows, 50 % overlap: 1 + (28800 - 4800) // 2400 = 11 frames
-    assert splits.train.inputs.shape[1:] == (1, 11, 64)
-    assert splits.train.inputs.min() >= -3.0 - 1e-5  # the -100 dB floor maps to -3
+    # 14 positive: 6/2/6; 7 negative: 3/1/3 (40/20/40)
+    assert splits.sizes() == {"train": 9, "val": 3, "test": 9}
+    assert int(splits.train.labels.sum()) == 6
+    # waveforms of 0.6 s at 16 kHz, in [-1, 1]
+    assert splits.train.inputs.shape[1:] == (9600,)
+    assert np.abs(splits.train.inputs).max() <= 1.0
 
 
 def test_synthetic_files_are_written_once_in_the_promised_formats(tmp_path):
     paths, labels, manifest = synthetic_cough_files(6, 3, duration=0.6, root=tmp_path)
     assert [soundfile.info(p).channels for p in paths[:3]] == [2, 2, 2]
-    assert [soundfile.info(p).samplerate for p in paths[3:9]] == [16_000] * 3 + [44_100] * 3
+    assert [soundfile.info(p).samplerate for p in paths[3:9]] == [22_050] * 3 + [44_100] * 3
     assert paths[9].stat().st_size == 0 and paths[9].name == "empty.wav"
     assert soundfile.info(paths[12]).duration == pytest.approx(0.05)
     assert sorted(labels[:9].tolist()) == [0, 0, 0, 1, 1, 1, 1, 1, 1]

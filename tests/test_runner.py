@@ -46,11 +46,11 @@ class CountingCache(Cache):
             return compute()
         return wrapped
 
-    def arrays(self, kind, parts, compute):
-        return super().arrays(kind, parts, self._counted(kind, compute))
+    def arrays(self, kind, parts, compute, code=None):
+        return super().arrays(kind, parts, self._counted(kind, compute), code=code)
 
-    def weights(self, kind, parts, compute):
-        return super().weights(kind, parts, self._counted(kind, compute))
+    def weights(self, kind, parts, compute, code=None):
+        return super().weights(kind, parts, self._counted(kind, compute), code=code)
 
 
 def small_config(**changes):
@@ -306,3 +306,24 @@ def test_convergence_check_raises_or_warns_on_late_peaks():
         run_experiment(dataclasses.replace(config, convergence_check="warn"), cache=Cache(enabled=False))
     recorded = run_experiment(config, cache=Cache(enabled=False))  # the default only records
     assert not recorded.convergence.converged.any()
+
+
+def test_a_change_to_the_code_that_computed_an_entry_recomputes_exactly_that_entry(tmp_path, monkeypatch):
+    import nclib.cache as cache_module
+    from nclib.experiments import runner
+
+    config, _ = small_config(seeds=(0,), full_regime=False)
+    cache = CountingCache(tmp_path / "cache")
+    run_experiment(config, cache=cache)
+    first = dict(cache.computed)
+    real = cache_module.code_hash
+
+    def edited(*modules):  # as if nclib/scores had been edited since the first run
+        return real(*modules) + ("-edited" if "nclib.scores" in modules else "")
+
+    monkeypatch.setattr(cache_module, "code_hash", edited)
+    cache.computed.clear()
+    run_experiment(config, cache=cache)
+    assert cache.computed["scores"] == first["scores"]  # every score recomputed
+    assert set(cache.computed) == {"scores"}  # and nothing else: features, heads stay cached
+    assert runner.CODE["scores"] == ("nclib.scores", "nclib._validation")

@@ -88,7 +88,7 @@ def test_clips_are_shuffled_not_sorted_by_class(small_tasks):
 
 def test_cough_defaults_keep_the_coswara_ratio():
     counts = sa.DEFAULT_COUNTS["cough"]
-    assert (counts["positive"], counts["negative"]) == (280, 125)
+    assert (counts["positive"], counts["negative"]) == (1729, 771)
     # Coswara in the paper: 960 positive, 428 negative.
     assert abs(counts["positive"] / counts["negative"] - 960 / 428) < 0.01
 
@@ -204,3 +204,14 @@ def test_events_are_cut_at_both_ends():
         signal = np.zeros(5)
         sa._add_at(signal, event, start)
         assert signal.tolist() == expected
+
+
+def test_cough_defaults_give_a_thousand_test_clips_in_the_quick_split():
+    from nclib.data.base import stratified_split
+
+    counts = sa.DEFAULT_COUNTS["cough"]
+    labels = np.repeat([1, 0], [counts["positive"], counts["negative"]])
+    train, val, test = stratified_split(labels, (0.4, 0.2, 0.4), seed=0)
+    assert (len(train), len(val), len(test)) == (1000, 500, 1000)
+    # both classes in every part, in the Coswara proportion
+    assert abs(labels[test].mean() - 960 / 1388) < 0.01

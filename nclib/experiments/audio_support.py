@@ -12,7 +12,7 @@
   same file-reading path as the real recordings, bad-audio policy included.
   :func:`write_cough_folder` writes the procedural cough-like clips of
   :func:`nclib.data.synthetic_audio.cough_task` as 16-bit WAV files, a few of them in
-  the awkward formats real crowd-sourced recordings come in (stereo, 16 kHz, 44.1 kHz),
+  the awkward formats real crowd-sourced recordings come in (stereo, 22.05 kHz, 44.1 kHz),
   plus four files that cannot be used (empty, corrupt, silent, shorter than one FFT
   window). :func:`synthetic_cough_files` does this once per setting inside the data
   folder and returns the manifest the front end reads.
@@ -29,6 +29,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import torch
 
 from nclib.config import data_dir
 
@@ -39,7 +40,7 @@ INPUT_SCALE_DB = 20.0
 SYNTHETIC_FOLDER = "synthetic-coswara"
 MANIFEST = "manifest.csv"
 # How many of the usable clips are written in each awkward-but-readable format.
-ODD_FORMATS = {"stereo": 3, "16 kHz": 3, "44.1 kHz": 3}
+ODD_FORMATS = {"stereo": 3, "22.05 kHz": 3, "44.1 kHz": 3}
 # Files that must be skipped, one of each; their labels alternate negative / positive.
 UNUSABLE = ("empty", "corrupt", "silent", "too short")
 TOO_SHORT_SECONDS = 0.05  # half of the target's 100 ms FFT window
@@ -120,8 +121,8 @@ def _write_clip(path: Path, waveform: np.ndarray, rate: int, fmt: str) -> None:
 
     if fmt == "stereo":  # both channels hold the clip, the second slightly quieter
         soundfile.write(path, np.stack([waveform, 0.8 * waveform], axis=1), rate, subtype="PCM_16")
-    elif fmt in ("16 kHz", "44.1 kHz"):
-        to_rate = 16_000 if fmt == "16 kHz" else 44_100
+    elif fmt in ("22.05 kHz", "44.1 kHz"):
+        to_rate = 22_050 if fmt == "22.05 kHz" else 44_100
         soundfile.write(path, np.clip(_resampled(waveform, rate, to_rate), -1, 1), to_rate, subtype="PCM_16")
     else:
         soundfile.write(path, waveform, rate, subtype="PCM_16")
@@ -151,7 +152,7 @@ def write_cough_folder(folder, num_positive: int, num_negative: int, seed: int =
 
     Clip ``k`` of :func:`nclib.data.synthetic_audio.generate_clips` ``("cough", ...)``
     becomes ``clip-<k>.wav``, 16-bit PCM at ``sample_rate``, mono, except: the first
-    three clips are written in stereo, the next three resampled to 16 kHz and the next
+    three clips are written in stereo, the next three resampled to 22.05 kHz and the next
     three to 44.1 kHz (:data:`ODD_FORMATS`; the front end mixes them down or resamples
     them back, and reports it). Four more files follow that the front end must skip
     (:data:`UNUSABLE`): ``empty.wav`` (0 bytes), ``corrupt.wav`` (a WAV header followed by
@@ -260,6 +261,226 @@ def synthetic_cough_files(num_positive: int, num_negative: int, seed: int = 0, d
     return [folder / name for name in manifest["file"]], manifest["label"].to_numpy(np.int64), manifest
 
 
+def fit_length(waveform, samples: int) -> np.ndarray:
+    """Crop (centred) or zero-pad (at the end) a waveform to exactly ``samples`` samples.
+
+    Parameters
+    ----------
+    waveform : array-like of shape (n,)
+    samples : int
+        Wanted length, >= 1.
+
+    Returns
+    -------
+    ndarray of shape (samples,), float32
+
+    Examples
+    --------
+    >>> fit_length([1.0, 2.0, 3.0, 4.0], 2).tolist(), fit_length([1.0], 3).tolist()
+    ([2.0, 3.0], [1.0, 0.0, 0.0])
+    """
+    values = np.asarray(waveform, dtype=np.float32).ravel()
+    if isinstance(samples, bool) or int(samples) != samples or samples < 1:
+        raise ValueError(f"samples must be a positive integer, got {samples!r}")
+    samples = int(samples)
+    if values.size >= samples:
+        start = (values.size - samples) // 2
+        return values[start:start + samples].copy()
+    return np.concatenate([values, np.zeros(samples - values.size, np.float32)])
+
+
+def _file_identity(paths) -> list:
+    identity = []
+    for path in paths:
+        try:
+            stat = path.stat()
+            identity.append([str(path.resolve()), stat.st_size, stat.st_mtime_ns])
+        except OSError:
+            identity.append([str(path), -1, -1])
+    return identity
+
+
+def waveform_dataset(paths, labels, classes, samples: int, sample_rate: int = 16_000, cache=None):
+    """Read recordings as fixed-length waveforms under the bad-audio policy, reporting every file.
+
+    Each file goes through :func:`nclib.audio.read_audio` (mixed to mono, resampled to
+    ``sample_rate``; empty, unreadable, silent and too-short files skipped, each logged
+    and counted) and :func:`fit_length`. The waveform twin of
+    :func:`nclib.data.audio_files.log_mel_dataset`, for models that bring their own front
+    end (:mod:`nclib.models.pretrained_audio`, :class:`LogMelFrontEnd`).
+
+    Parameters
+    ----------
+    paths : sequence of path-like, length N
+    labels : array-like of shape (N,), int
+    classes : sequence of str
+    samples : int
+        Samples per clip after :func:`fit_length`.
+    sample_rate : int, default 16000
+    cache : nclib.cache.Cache, optional
+        Keyed by every file's path, size and modification time, the labels and the
+        settings; ``None`` computes without caching.
+
+    Returns
+    -------
+    dataset : nclib.data.base.Dataset
+        ``inputs`` (K, samples) float32 for the K files kept, in input order.
+    report : nclib.data.audio_files.AudioReport
+        All N files with status and reason.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib, soundfile
+    >>> folder = pathlib.Path(tempfile.mkdtemp())
+    >>> soundfile.write(folder / "a.wav", np.full(8000, 0.1), 16_000)
+    >>> _ = (folder / "b.wav").write_bytes(b"")
+    >>> data, report = waveform_dataset([folder / "a.wav", folder / "b.wav"], [0, 1], ["x", "y"], 4000)
+    >>> data.inputs.shape, report.skipped()["reason"].tolist()
+    ((1, 4000), ['empty file'])
+    """
+    from nclib.audio import check_sample_rate, read_audio
+    from nclib.data.audio_files import AudioReport
+    from nclib.data.base import Dataset
+
+    paths = [Path(p) for p in paths]
+    labels = np.asarray(labels, dtype=np.int64)
+    if labels.shape != (len(paths),):
+        raise ValueError(f"labels must have shape ({len(paths)},) like paths, got {labels.shape}")
+    rate = check_sample_rate(sample_rate)
+    fit_length(np.zeros(1), samples)  # validates samples
+
+    def compute() -> dict:
+        report, inputs, kept = AudioReport(), [], []
+        for index, path in enumerate(paths):
+            result = read_audio(path, rate)
+            report.add(result)
+            if result.waveform is not None:
+                inputs.append(fit_length(result.waveform, samples))
+                kept.append(index)
+        stacked = np.stack(inputs) if inputs else np.zeros((0, int(samples)), np.float32)
+        return {"inputs": stacked, "labels": labels[kept], **report.to_arrays()}
+
+    if cache is None:
+        arrays = compute()
+    else:
+        parts = {"files": _file_identity(paths), "labels": labels.tolist(), "classes": [str(c) for c in classes],
+                 "samples": int(samples), "sample_rate": rate}
+        arrays = cache.arrays("waveforms", parts, compute)
+    report = AudioReport.from_arrays(arrays)
+    info = {"sample_rate": rate, "samples": int(samples), "files": len(paths), "skipped": len(report.skipped())}
+    return Dataset(np.asarray(arrays["inputs"], np.float32), arrays["labels"], [str(c) for c in classes],
+                   info), report
+
+
+class LogMelFrontEnd(torch.nn.Module):
+    """An in-house log-mel network (:mod:`nclib.models.audio`) that takes waveforms.
+
+    ``embed(x)`` maps waveforms ``x`` of shape (batch, samples) at ``input_rate`` to the
+    inner network's embedding, computing exactly the input the in-house pipeline gives it:
+    each clip is resampled to ``model_rate`` (librosa's ``soxr_hq``, the resampler of
+    :func:`nclib.audio.read_audio`), turned into a 64-band log-mel spectrogram
+    (:func:`nclib.audio.log_mel`, ``window_seconds`` windows, 50 % overlap), cut or padded
+    to ``frames`` (:func:`nclib.audio.fixed_length`) and mapped by
+    :func:`standardise_log_mel`. The front end has no parameters; the inner network's
+    weights are used unchanged, so a pool can hold these models next to networks that read
+    raw 16 kHz audio (:mod:`nclib.models.pretrained_audio`). The spectrograms of the last
+    batches are kept in memory, so five wrapped models embedding the same batches compute
+    them once.
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+        Has ``embed`` on (batch, 1, frames, 64) inputs, ``classifier`` and ``embedding_dim``.
+    input_rate : int, default 16000
+    model_rate : int, default 48000
+        The rate the inner network was trained at.
+    window_seconds : float, default 0.1
+        The paper's Coswara window.
+    frames : int, optional
+        Fixed number of frames (default: the whole clip's).
+
+    Attributes
+    ----------
+    inner, classifier, embedding_dim, sample_rate (= ``input_rate``), has_source_head (True),
+    head_activation (``"softmax"``).
+
+    Examples
+    --------
+    >>> from nclib.models.audio import SmallCnn
+    >>> model = LogMelFrontEnd(SmallCnn(num_classes=10)).eval()
+    >>> model.embed(torch.zeros(2, 16_000) + 0.01).shape
+    torch.Size([2, 192])
+    >>> model(torch.zeros(1, 16_000) + 0.01).shape
+    torch.Size([1, 10])
+    """
+
+    has_source_head = True
+    head_activation = "softmax"
+
+    def __init__(self, model, input_rate: int = 16_000, model_rate: int = 48_000,
+                 window_seconds: float = 0.1, frames: int | None = None):
+        super().__init__()
+        from nclib.audio import check_sample_rate
+
+        self.inner = model
+        self.classifier = model.classifier
+        self.embedding_dim = int(model.embedding_dim)
+        self.sample_rate = check_sample_rate(input_rate)
+        self.model_rate = check_sample_rate(model_rate)
+        self.window_seconds = float(window_seconds)
+        self.frames = None if frames is None else int(frames)
+
+    def log_mel(self, x) -> torch.Tensor:
+        """The standardised log-mel input of each clip, shape (batch, 1, frames, 64)."""
+        from nclib.audio import _resample, fixed_length, log_mel
+        from nclib.cache import fingerprint
+
+        waveforms = np.asarray(x.detach().cpu().numpy() if torch.is_tensor(x) else x, dtype=np.float32)
+        if waveforms.ndim != 2 or waveforms.shape[0] == 0:
+            raise ValueError(f"expected waveforms of shape (batch, samples), got {waveforms.shape}")
+        key = (fingerprint(waveforms), self.sample_rate, self.model_rate, self.window_seconds, self.frames)
+        if key not in _LOG_MEL_MEMO:
+            spectrograms = []
+            for clip in waveforms:
+                if self.model_rate != self.sample_rate:
+                    clip = _resample(clip, self.sample_rate, self.model_rate)
+                spectrogram = log_mel(clip, self.model_rate, window_seconds=self.window_seconds)
+                if self.frames is not None:
+                    spectrogram = fixed_length(spectrogram, self.frames)
+                spectrograms.append(spectrogram)
+            if len(_LOG_MEL_MEMO) >= _LOG_MEL_MEMO_SIZE:
+                _LOG_MEL_MEMO.pop(next(iter(_LOG_MEL_MEMO)))
+            _LOG_MEL_MEMO[key] = standardise_log_mel(np.stack(spectrograms)[:, None])
+        inputs = torch.from_numpy(_LOG_MEL_MEMO[key])
+        return inputs.to(next(self.inner.parameters()).device)
+
+    def embed(self, x) -> torch.Tensor:
+        """The inner network's embedding of each clip, shape (batch, embedding_dim)."""
+        return self.inner.embed(self.log_mel(x))
+
+    def trunk(self, x) -> torch.Tensor:
+        """The front end and the inner network's trunk (for top fine-tuning)."""
+        return self.inner.trunk(self.log_mel(x))
+
+    @property
+    def top(self) -> torch.nn.Module:
+        """The inner network's top (its last stage and pooling)."""
+        return self.inner.top
+
+    @property
+    def top_parameters(self) -> int:
+        """Parameters in :attr:`top`."""
+        return int(self.inner.top_parameters)
+
+    def forward(self, x) -> torch.Tensor:
+        """Source logits, shape (batch, num_source_classes)."""
+        return self.classifier(self.embed(x))
+
+
+_LOG_MEL_MEMO: dict = {}
+_LOG_MEL_MEMO_SIZE = 48  # batches of standardised spectrograms (about 2 MB each at 256 x 29 x 64)
+
+
 class _Collector(logging.Handler):
     def __init__(self, lines: list):
         super().__init__(logging.DEBUG)
@@ -312,5 +533,6 @@ def captured_log(name: str = "nclib.audio", level: int = logging.INFO):
         logger.propagate = saved[1]
 
 
-__all__ = ["INPUT_OFFSET_DB", "INPUT_SCALE_DB", "ODD_FORMATS", "UNUSABLE", "captured_log", "standardise_dataset",
-           "standardise_log_mel", "standardise_splits", "synthetic_cough_files", "write_cough_folder"]
+__all__ = ["INPUT_OFFSET_DB", "INPUT_SCALE_DB", "ODD_FORMATS", "UNUSABLE", "LogMelFrontEnd", "captured_log",
+           "fit_length", "standardise_dataset", "standardise_log_mel", "standardise_splits",
+           "synthetic_cough_files", "waveform_dataset", "write_cough_folder"]

@@ -10,18 +10,30 @@ GTZAN music, Speech Commands; 40 / 40 / 30 ms windows), AUROC, Adam at 1e-4, bat
 use Adam at 1e-3, batch 32, :data:`PAPER` ``["pretrain_epochs"]`` epochs, keeping the
 epoch with the best validation accuracy.
 
-``quick`` (default): the same pipeline on a CPU in minutes, on procedural audio
-(:mod:`nclib.data.synthetic_audio`), all at 48 kHz through the same front end. The three
-source tasks (ten "genres", ten "words", ten "scenes") are generated in memory; the
-binary cough-like target goes through files: its clips are written as WAV files into
-the data folder together with a few deliberately bad ones
-(:func:`nclib.experiments.audio_support.synthetic_cough_files`) and read back by
-:func:`nclib.data.audio_files.log_mel_dataset`, so the bad-audio policy runs as it would on the real
-recordings. Fewer epochs and seeds, and a larger learning rate for the few epochs there
-are.
+``quick`` (default): a CPU-sized run with a converged, low-noise ground truth, on a
+pool of eight models of two kinds that all read the same 16 kHz waveforms:
 
-In both profiles every log-mel input, source and target, is mapped to network scale by
-the fixed affine map ``(dB + 40) / 20``
+* three networks with **published weights** from registry packages
+  (:func:`nclib.models.pretrained_audio.pretrained_audio_zoo`: CREPE tiny, the GE2E speaker
+  encoder, Silero VAD), each with its own front end inside ``embed``; CREPE full is left
+  out for cost (about seven times CREPE tiny);
+* the paper's five models (:func:`nclib.models.audio.audio_zoo`) **pre-trained here** on
+  procedural scenes, music and speech at 48 kHz (:mod:`nclib.data.synthetic_audio`), each
+  wrapped in :class:`~nclib.experiments.audio_support.LogMelFrontEnd`, which turns a 16 kHz
+  waveform into exactly the standardised 48 kHz log-mel input the model was trained on.
+
+The target is the procedural cough-like binary task, 2,500 clips of 1.5 s written as
+16 kHz WAV files with a few deliberately odd and bad files among them
+(:func:`nclib.experiments.audio_support.synthetic_cough_files`) and read back under the
+bad-audio policy (:func:`nclib.experiments.audio_support.waveform_dataset`); split
+40 / 20 / 40 (1,000 train, 500 validation, 1,000 test), so that the test-set standard
+error of AUROC is small next to the differences between models. The head regime is the
+convex head (L2-penalised logistic regression solved to convergence, L2 chosen on
+validation; deterministic, so one run per model). Full fine-tuning does not fit a CPU
+budget; regime ``"top"`` (:func:`nclib.transfer.top_transfer`: the last stage of each
+network and a new head trained on the frozen trunk's outputs, 5 seeds, early stopping) can
+be switched on with ``fine_tune="top"``. Only the log-mel
+inputs of the in-house models go through the fixed map ``(dB + 40) / 20``
 (:func:`nclib.experiments.audio_support.standardise_log_mel`).
 """
 
@@ -40,11 +52,23 @@ PAPER = {
     "pretrain_batch_size": 32, "split_seed": 0,
 }
 QUICK = {
-    "head_epochs": 60, "full_epochs": 3, "seeds": (0, 1, 2), "lr": 1e-3, "batch_size": 32,
+    "head_solver": "convex", "head_epochs": 40, "full_epochs": 40, "seeds": (0,), "lr": 1e-3,
+    "batch_size": 32, "full_regime": False, "convergence_check": "raise",
+    "top_seeds": (0, 1, 2, 3, 4), "top_epochs": 40, "top_patience": 5,
     "pretrain_epochs": {"scenes": 8, "music": 8, "speech": 8}, "pretrain_lr": 1e-3,
     "pretrain_batch_size": 32, "source_per_class": {"scenes": 30, "music": 30, "speech": 30},
-    "num_positive": 560, "num_negative": 250, "duration": 1.5, "sample_rate": 48_000, "split_seed": 0,
+    "source_sample_rate": 48_000,
+    "num_positive": 1729, "num_negative": 771, "duration": 1.5, "sample_rate": 16_000,
+    "split": (0.4, 0.2, 0.4), "split_seed": 0,
+    "pretrained": ("crepe-tiny", "resemblyzer-ge2e", "silero-vad"), "crepe_hop_length": 1600,
 }
+"""The quick profile: 1,729 positive and 771 negative clips of 1.5 s (the paper's 960 : 428
+ratio) split 40 / 20 / 40 = 1,000 / 500 / 1,000; the convex head (one deterministic run per
+model). No fine-tuning regime by default: regime ``"top"`` (each network's last stage and a
+new head on the frozen trunk's outputs) is available with ``coswara_experiment(fine_tune="top")``
+and the ``top_*`` settings (Adam, early stopping with patience 5 under a 40-epoch cap, 5
+seeds, an error if more than 10 % of the runs peak at the cap), but one seed of one model
+took minutes on two cores, so the book does not run it."""
 
 
 # ----------------------------------------------------------------------------- quick profile
@@ -91,34 +115,36 @@ def quick_source(task: str, per_class: int, seed: int = 0, duration: float = 1.0
 
 
 def quick_target(num_positive: int = QUICK["num_positive"], num_negative: int = QUICK["num_negative"],
-                 seed: int = 0, duration: float = QUICK["duration"], frames: int | None = None,
-                 sample_rate: int = QUICK["sample_rate"], split_seed: int = 0, root=None, cache=None):
-    """The quick profile's target: synthetic cough recordings read back from WAV files.
+                 seed: int = 0, duration: float = QUICK["duration"], sample_rate: int = QUICK["sample_rate"],
+                 split=QUICK["split"], split_seed: int = 0, root=None, cache=None):
+    """The quick profile's target: synthetic cough recordings read back from WAV files as waveforms.
 
-    The clips and the bad files of
-    :func:`~nclib.experiments.audio_support.synthetic_cough_files` go through
-    :func:`nclib.data.audio_files.log_mel_dataset` at ``sample_rate`` with the paper's Coswara front
-    end (64 bands, 100 ms windows, 50 % overlap, fixed length ``frames``); the files that
-    survive the bad-audio policy are standardised and split 70 / 15 / 15, stratified by
-    label (:func:`nclib.data.base.stratified_split` with ``split_seed``).
+    The clips and the odd and bad files of
+    :func:`~nclib.experiments.audio_support.synthetic_cough_files` (written at
+    ``sample_rate``) are read back by
+    :func:`~nclib.experiments.audio_support.waveform_dataset` under the bad-audio policy
+    (the odd files mixed to mono or resampled, the bad ones skipped and counted), cut to
+    ``duration`` and split by label with :func:`nclib.data.base.stratified_split`.
 
     Parameters
     ----------
-    num_positive, num_negative, seed, duration, sample_rate
-        As in :func:`nclib.data.synthetic_audio.cough_task` (default 280 : 125, the
+    num_positive, num_negative, seed, duration
+        As in :func:`nclib.data.synthetic_audio.cough_task` (default 1,729 : 771, the
         paper's ratio of 960 : 428).
-    frames : int, optional
-        Default: the frames of one whole clip (29 for 1.5 s).
+    sample_rate : int, default 16000
+        The rate every model of the quick zoo reads.
+    split : tuple of float, default (0.4, 0.2, 0.4)
+        Train, validation and test fractions (1,000 / 500 / 1,000 clips by default).
     split_seed : int
     root : path-like, optional
         Folder for the WAV files (default: the data folder).
     cache : nclib.cache.Cache, optional
-        Cache of the log-mel features (default: ``Cache()`` in the data folder).
+        Cache of the waveforms read back (default: ``Cache()`` in the data folder).
 
     Returns
     -------
     splits : nclib.data.base.Splits
-        ``inputs`` (n, 1, frames, 64) float32; labels 0 negative, 1 positive.
+        ``inputs`` (n, samples) float32 waveforms; labels 0 negative, 1 positive.
     report : nclib.data.audio_files.AudioReport
         One row per file, the bad ones included.
 
@@ -127,25 +153,109 @@ def quick_target(num_positive: int = QUICK["num_positive"], num_negative: int = 
     >>> import tempfile
     >>> from nclib.cache import Cache
     >>> splits, report = quick_target(14, 7, duration=0.6, root=tempfile.mkdtemp(), cache=Cache(enabled=False))
-    >>> splits.sizes(), len(report), len(report.skipped())
-    ({'train': 15, 'val': 3, 'test': 3}, 25, 4)
+    >>> splits.sizes(), splits.test.inputs.shape[1], len(report), len(report.skipped())
+    ({'train': 9, 'val': 3, 'test': 9}, 9600, 25, 4)
     """
-    from nclib.audio import PAPER_WINDOW_SECONDS, num_frames
     from nclib.cache import Cache
-    from nclib.data.audio_files import log_mel_dataset
     from nclib.data.base import Splits, stratified_split
     from nclib.data.synthetic_audio import task_classes
-    from nclib.experiments.audio_support import standardise_splits, synthetic_cough_files
+    from nclib.experiments.audio_support import synthetic_cough_files, waveform_dataset
 
     paths, labels, _ = synthetic_cough_files(num_positive, num_negative, seed, duration, sample_rate, root)
-    if frames is None:
-        frames = num_frames(int(round(duration * sample_rate)), sample_rate)
-    dataset, report = log_mel_dataset(paths, labels, task_classes("cough"), frames, sample_rate,
-                                      Cache() if cache is None else cache,
-                                      window_seconds=PAPER_WINDOW_SECONDS)
+    dataset, report = waveform_dataset(paths, labels, task_classes("cough"), int(round(duration * sample_rate)),
+                                       sample_rate, Cache() if cache is None else cache)
     dataset.info.update(source="synthetic cough", synthetic=True)
-    parts = stratified_split(dataset.labels, (0.7, 0.15, 0.15), split_seed)
-    return standardise_splits(Splits(*(dataset.subset(index) for index in parts))), report
+    parts = stratified_split(dataset.labels, tuple(split), split_seed)
+    return Splits(*(dataset.subset(index) for index in parts)), report
+
+
+def quick_zoo(pretrained=QUICK["pretrained"], crepe_hop_length: int = QUICK["crepe_hop_length"]) -> list:
+    """The quick profile's pool: published-weight networks first, then the in-house five.
+
+    Parameters
+    ----------
+    pretrained : sequence of str
+        Names from :func:`nclib.models.pretrained_audio.pretrained_audio_zoo` to include
+        (those whose package is missing are left out there, and logged).
+    crepe_hop_length : int
+        CREPE's frame hop in samples at 16 kHz.
+
+    Returns
+    -------
+    list of nclib.models.ModelSpec
+        The in-house specs build the bare log-mel networks (10 source classes each);
+        :func:`coswara_experiment`'s ``prepare_model`` pre-trains them and wraps them in
+        :class:`~nclib.experiments.audio_support.LogMelFrontEnd`.
+
+    Examples
+    --------
+    >>> [spec.name for spec in quick_zoo(pretrained=())]
+    ['dcase-scenes', 'cnn-music', 'cnn-speech', 'crnn-music', 'crnn-speech']
+    """
+    from nclib.models.audio import audio_zoo
+    from nclib.models.pretrained_audio import pretrained_audio_zoo
+
+    unknown = set(pretrained) - {"crepe-full", "crepe-tiny", "resemblyzer-ge2e", "silero-vad"}
+    if unknown:
+        raise ValueError(f"unknown pre-trained audio networks {sorted(unknown)}")
+    published = [spec for spec in pretrained_audio_zoo(crepe_hop_length) if spec.name in set(pretrained)] \
+        if pretrained else []
+    return published + audio_zoo(dict.fromkeys(SOURCE_TASKS, 10))
+
+
+def is_published(spec) -> bool:
+    """Whether a zoo entry carries published weights (not one of the in-house five).
+
+    Examples
+    --------
+    >>> [is_published(spec) for spec in quick_zoo(pretrained=())][:1]
+    [False]
+    """
+    from nclib.models.audio import audio_zoo
+
+    return spec.name not in {s.name for s in audio_zoo()}
+
+
+def zoo_table(specs) -> "pd.DataFrame":  # noqa: F821
+    """One row per model: where its weights come from and what its source head is.
+
+    Parameters
+    ----------
+    specs : list of nclib.models.ModelSpec
+        A zoo of :func:`quick_zoo` (or :func:`nclib.models.audio.audio_zoo`).
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns ``model, kind, source_task, parameters, embedding_dim, weights,
+        has_source_head, head_activation``. ``parameters`` excludes a stand-in head;
+        ``weights`` names the registry package, or ``"pre-trained here"``.
+
+    Examples
+    --------
+    >>> table = zoo_table(quick_zoo(pretrained=()))
+    >>> row = table.iloc[0]
+    >>> row.model, int(row.parameters), int(row.embedding_dim)
+    ('dcase-scenes', 4309450, 512)
+    """
+    import pandas as pd
+
+    from nclib.models.audio import count_parameters
+    from nclib.models.pretrained_audio import pretrained_audio_status, source_parameter_count
+
+    status = pretrained_audio_status().set_index("name")
+    rows = []
+    for spec in specs:
+        model = spec.build()
+        if is_published(spec):
+            rows.append((spec.name, "published weights", spec.source_task, source_parameter_count(model),
+                         int(model.embedding_dim), str(status.loc[spec.name, "package"]),
+                         bool(model.has_source_head), model.head_activation))
+        else:
+            rows.append((spec.name, "in-house", f"{spec.source_task} (procedural)", count_parameters(model),
+                         int(model.embedding_dim), "pre-trained here", True, "softmax"))
+    return pd.DataFrame(rows, columns=["model", "kind", "source_task", "parameters", "embedding_dim", "weights",
+                                       "has_source_head", "head_activation"])
 
 
 def _quick_pretrained(spec, cache, settings, sources: dict):
@@ -166,6 +276,17 @@ def _quick_pretrained(spec, cache, settings, sources: dict):
         lr=settings["pretrain_lr"], batch_size=settings["pretrain_batch_size"], seed=0,
         key_parts={"source": f"synthetic-{task}", "per_class": per_class, "input_map": INPUT_MAP},
     )
+
+
+def _quick_prepare(spec, cache, settings, sources: dict):
+    """Published networks load their verified weights; the in-house ones are pre-trained
+    (or loaded from the cache) and given their waveform front end."""
+    from nclib.experiments.audio_support import LogMelFrontEnd
+
+    if is_published(spec):
+        return spec.build()
+    inner = _quick_pretrained(spec, cache, settings, sources)
+    return LogMelFrontEnd(inner, settings["sample_rate"], settings["source_sample_rate"], window_seconds=0.1)
 
 
 # ----------------------------------------------------------------------------- paper profile
@@ -228,7 +349,7 @@ def paper_target(root=None, frames: int | None = None, seed: int = 0, cache=None
         Where the log-mel features are cached (default ``Cache()``).
     registry : path-like, optional
         Registry holding the archive parts' digests, passed to
-        :func:`nclib.data.coswara.prepare_coswara` (default ``data/registry.csv``, the
+        :func:`nclib.data.coswara.prepare_coswara` (default ``nclib/data/registry.csv``, the
         pinned commit's; for another copy or a test fixture, one written by
         :func:`nclib.data.coswara.write_part_registry`).
 
@@ -292,7 +413,8 @@ def _per_task(value, default: dict, name: str) -> dict:
 
 def coswara_experiment(profile: str = "quick", *, root=None, source_root=None, seeds=None, head_epochs=None,
                        full_epochs=None, frames=None, source_frames=None, pretrain_epochs=None,
-                       source_per_class=None, source_classes=None, scores=None, registry=None):
+                       source_per_class=None, source_classes=None, scores=None, registry=None,
+                       fine_tune=None):
     """The audio experiment's :class:`~nclib.experiments.runner.ExperimentConfig`.
 
     Parameters
@@ -307,7 +429,8 @@ def coswara_experiment(profile: str = "quick", *, root=None, source_root=None, s
     seeds, head_epochs, full_epochs : optional
         Override the profile's settings (e.g. one seed and one epoch in tests).
     frames : int, optional
-        Frames per target input (paper default 159 = 8 s; quick: one whole clip).
+        Paper: frames per target input (default 159 = 8 s). Ignored by the quick profile,
+        whose inputs are whole waveforms.
     source_frames : int or mapping of task to int, optional
         Paper: frames per source input (default: one nominal clip per task).
     pretrain_epochs : int or mapping of task to int, optional
@@ -321,9 +444,13 @@ def coswara_experiment(profile: str = "quick", *, root=None, source_root=None, s
         REGISTRY scores to compute (default: every registered score).
     registry : path-like, optional
         Paper: the registry with the Coswara archive parts' digests, passed to
-        :func:`paper_target` (default ``data/registry.csv``, the pinned commit's; for a
+        :func:`paper_target` (default ``nclib/data/registry.csv``, the pinned commit's; for a
         copy at another revision or a test fixture, one written by
         :func:`nclib.data.coswara.write_part_registry`). Ignored by the quick profile.
+    fine_tune : {None, "top"}, optional
+        Quick: add regime ``"top"`` (:func:`nclib.transfer.top_transfer`) with the
+        ``top_*`` settings of :data:`QUICK` (seeds, epoch cap, patience). Default: the
+        convex head only. The paper profile always fine-tunes every weight.
 
     Returns
     -------
@@ -333,8 +460,8 @@ def coswara_experiment(profile: str = "quick", *, root=None, source_root=None, s
     Examples
     --------
     >>> config = coswara_experiment("quick")
-    >>> config.metric, config.seeds, config.profile
-    ('auroc', (0, 1, 2), 'quick')
+    >>> config.metric, config.head_solver, config.profile
+    ('auroc', 'convex', 'quick')
     >>> coswara_experiment("paper").seeds == tuple(range(10)), coswara_experiment("paper").lr
     (True, 0.0001)
     """
@@ -346,25 +473,23 @@ def coswara_experiment(profile: str = "quick", *, root=None, source_root=None, s
         settings["source_per_class"] = _per_task(source_per_class, QUICK["source_per_class"], "source_per_class")
         settings["pretrain_epochs"] = _per_task(pretrain_epochs, QUICK["pretrain_epochs"], "pretrain_epochs")
         load_target = partial(_first, partial(
-            quick_target, settings["num_positive"], settings["num_negative"], 0, settings["duration"], frames,
-            settings["sample_rate"], settings["split_seed"], root))
-        zoo = partial(audio_zoo, dict.fromkeys(SOURCE_TASKS, 10))
-        prepare = partial(_quick_pretrained, settings=settings, sources={})
+            quick_target, settings["num_positive"], settings["num_negative"], 0, settings["duration"],
+            settings["sample_rate"], settings["split"], settings["split_seed"], root))
+        zoo = partial(quick_zoo, settings["pretrained"], settings["crepe_hop_length"])
+        prepare = partial(_quick_prepare, settings=settings, sources={})
         key_parts = {k: settings[k] for k in ("pretrain_epochs", "pretrain_lr", "pretrain_batch_size",
-                                              "source_per_class", "num_positive", "num_negative", "duration",
-                                              "sample_rate")}
-        description = (
-            "Quick profile: synthetic audio at 48 kHz through the paper's front end. The five models of "
-            "Table 1 were pre-trained here on procedural source tasks (10 classes each; "
-            + ", ".join(f"{task} {settings['source_per_class'][task]} clips per class for "
-                        f"{settings['pretrain_epochs'][task]} epochs" for task in SOURCE_TASKS)
-            + f") and transferred to a synthetic cough-like task ({settings['num_positive']} positive, "
-            f"{settings['num_negative']} negative clips of {settings['duration']:g} s written as WAV files with "
-            f"bad files among them; 70/15/15 split); head regime {head_epochs or settings['head_epochs']} epochs, "
-            f"full fine-tuning {full_epochs or settings['full_epochs']} epochs, Adam lr {settings['lr']:g}, "
-            f"batch {settings['batch_size']}, seeds {tuple(seeds) if seeds is not None else settings['seeds']}."
-        )
+                                              "source_per_class", "source_sample_rate", "num_positive",
+                                              "num_negative", "duration", "sample_rate", "crepe_hop_length")}
+        key_parts["split"] = list(settings["split"])
+        if fine_tune not in (None, "top"):
+            raise ValueError(f"fine_tune must be None or 'top' in the quick profile, got {fine_tune!r}")
+        if fine_tune == "top":
+            settings.update(full_regime=True, fine_tune="top", seeds=settings["top_seeds"],
+                            full_epochs=settings["top_epochs"], patience=settings["top_patience"])
+        description = quick_description(settings, seeds)
     elif profile == "paper":
+        if fine_tune is not None:
+            raise ValueError("the paper profile fine-tunes every weight; fine_tune applies to the quick profile")
         settings = dict(PAPER)
         settings["pretrain_epochs"] = _per_task(pretrain_epochs, PAPER["pretrain_epochs"], "pretrain_epochs")
         load_target = partial(_first, partial(paper_target, root, frames, settings["split_seed"], registry=registry))
@@ -391,8 +516,52 @@ def coswara_experiment(profile: str = "quick", *, root=None, source_root=None, s
         full_epochs=full_epochs or settings["full_epochs"],
         seeds=tuple(seeds) if seeds is not None else settings["seeds"], lr=settings["lr"],
         batch_size=settings["batch_size"], scores=scores, description=description, key_parts=key_parts,
+        full_regime=settings.get("full_regime", True), head_solver=settings.get("head_solver", "adam"),
+        fine_tune=settings.get("fine_tune", "full"), patience=settings.get("patience"),
+        convergence_check=settings.get("convergence_check", "record"),
         extra={"settings": settings},
     )
+
+
+def quick_description(settings: dict, seeds=None) -> str:
+    """What produced the quick profile's results, in one paragraph (from its settings).
+
+    Examples
+    --------
+    >>> quick_description(QUICK).split(":")[0]
+    'Quick profile'
+    """
+    sizes = _split_sizes(settings["num_positive"], settings["num_negative"], settings["split"])
+    regimes = "convex head (L2-penalised logistic regression to convergence, L2 chosen on validation)" \
+        if settings["head_solver"] == "convex" else f"Adam head, {settings['head_epochs']} epochs"
+    return (
+        f"Quick profile: a procedural cough-like binary target ({settings['num_positive']:,} positive and "
+        f"{settings['num_negative']:,} negative clips of {settings['duration']:g} s, written as "
+        f"{settings['sample_rate'] / 1000:g} kHz WAV files with odd and bad files among them and read back "
+        f"under the bad-audio policy; {sizes[0]:,} train / {sizes[1]:,} validation / {sizes[2]:,} test), "
+        f"AUROC. Pool of {len(settings['pretrained']) + 5} models on the same waveforms: "
+        f"{', '.join(settings['pretrained'])} with published weights, and the paper's five architectures "
+        "pre-trained here on procedural scenes, music and speech ("
+        + ", ".join(f"{task} {settings['source_per_class'][task]} clips per class, "
+                    f"{settings['pretrain_epochs'][task]} epochs" for task in SOURCE_TASKS)
+        + f"). Head regime: {regimes}. "
+        + (f"Regime 'top': each network's last stage and a new head on its frozen trunk's outputs, Adam lr "
+           f"{settings['lr']:g}, batch {settings['batch_size']}, early stopping with patience "
+           f"{settings['patience']} under a {settings['full_epochs']}-epoch cap, "
+           f"{len(tuple(seeds) if seeds is not None else settings['seeds'])} seeds."
+           if settings.get("full_regime") and settings.get("fine_tune") == "top" else "No fine-tuning regime.")
+    )
+
+
+def _split_sizes(num_positive: int, num_negative: int, split) -> tuple:
+    """Sizes of a stratified split (per class ``floor(cumulative fraction * n + 0.5)`` boundaries)."""
+    import numpy as np
+
+    sizes = np.zeros(len(split), int)
+    for n in (num_positive, num_negative):
+        bounds = np.floor(np.cumsum(split) * n + 0.5).astype(int)
+        sizes += np.diff(np.concatenate([[0], bounds]))
+    return tuple(int(x) for x in sizes)
 
 
 def _first(load):
@@ -400,5 +569,5 @@ def _first(load):
     return load()[0]
 
 
-__all__ = ["PAPER", "QUICK", "coswara_experiment", "paper_source", "paper_target", "quick_source",
-           "quick_target"]
+__all__ = ["PAPER", "QUICK", "coswara_experiment", "is_published", "paper_source", "paper_target",
+           "quick_description", "quick_source", "quick_target", "quick_zoo", "zoo_table"]

@@ -55,6 +55,16 @@ COLUMNS = {
 }
 """Columns of each results table (in memory)."""
 
+CODE = {
+    "pretrained": ("nclib.models", "nclib.transfer"),
+    "model_info": ("nclib.models",),
+    "head": ("nclib.convex_head", "nclib.transfer"),
+    "fine_tune": ("nclib.transfer", "nclib.models"),
+    "scores": ("nclib.scores", "nclib._validation"),
+}
+"""The modules whose source code enters each kind of cache key (:func:`nclib.cache.code_hash`):
+a change to them recomputes exactly the entries they produce, without a version bump."""
+
 HEAD_SOLVERS = ("adam", "convex")
 CONVERGENCE_CHECKS = ("record", "warn", "raise")
 OUTCOME_FORMAT = 2  # enters transfer cache keys: outcomes now hold test_probs, epochs_run, ...
@@ -401,7 +411,7 @@ def pretrained_model(spec, cache: Cache, load_source: Callable, *, epochs: int, 
         trained["model"] = model
         return result.state
 
-    state = cache.weights("pretrained", parts, compute)
+    state = cache.weights("pretrained", parts, compute, code=CODE["pretrained"])
     model = trained.get("model")
     if model is None:
         model = build_model(spec, seed)
@@ -457,7 +467,7 @@ def _model_row(cache: Cache, parts: dict, spec, model: _LazyModel) -> dict:
         parameters = sum(int(p.numel()) for p in built.parameters())
         return {"parameters": np.int64(parameters), "embedding_dim": np.int64(built.embedding_dim)}
 
-    info = cache.arrays("model_info", parts, compute)
+    info = cache.arrays("model_info", parts, compute, code=CODE["model_info"])
     return {"name": spec.name, "family": spec.family, "source_task": spec.source_task,
             "parameters": int(info["parameters"]), "embedding_dim": int(info["embedding_dim"])}
 
@@ -496,10 +506,11 @@ def _convex_head_run(config, cache, parts, features, splits) -> dict:
             features["train"]["features"], splits.train.labels, features["val"]["features"], splits.val.labels,
             features["test"]["features"], splits.test.labels, num_classes=len(splits.train.classes),
             metric=config.metric, l2_grid=config.l2_grid)
-        cache.weights("head", parts, lambda: {k: torch.from_numpy(v) for k, v in result.state.items()})
+        cache.weights("head", parts, lambda: {k: torch.from_numpy(v) for k, v in result.state.items()},
+                      code=CODE["head"])
         return _outcome(result)
 
-    return cache.arrays("head_transfer", parts, compute)
+    return cache.arrays("head_transfer", parts, compute, code=CODE["head"])
 
 
 def _head_runs(config, cache, parts_of: Callable, features, splits, name) -> dict:
@@ -512,7 +523,7 @@ def _head_runs(config, cache, parts_of: Callable, features, splits, name) -> dic
     trained = {}
 
     def is_cached(seed) -> bool:
-        return cache.enabled and cache.path("head_transfer", parts_of(seed), ".npz").is_file()
+        return cache.enabled and cache.path("head_transfer", parts_of(seed), ".npz", CODE["head"]).is_file()
 
     def compute(seed) -> dict:
         if seed not in trained:
@@ -525,10 +536,10 @@ def _head_runs(config, cache, parts_of: Callable, features, splits, name) -> dic
                 desc=f"head {name} seeds {seeds}", device=config.device, patience=config.patience)
             for s, result in zip(seeds, results):
                 trained[s] = result
-                cache.weights("head", parts_of(s), lambda result=result: result.state)  # the trained head
+                cache.weights("head", parts_of(s), lambda result=result: result.state, code=CODE["head"])  # the trained head
         return _outcome(trained[seed])
 
-    return {seed: cache.arrays("head_transfer", parts_of(seed), lambda seed=seed: compute(seed))
+    return {seed: cache.arrays("head_transfer", parts_of(seed), lambda seed=seed: compute(seed), code=CODE["head"])
             for seed in config.seeds}
 
 
@@ -541,7 +552,7 @@ def _full_run(config, cache, parts, model: _LazyModel, splits, seed, name) -> di
                                desc=f"full {name} seed {seed}", patience=config.patience)
         return _outcome(result)
 
-    return cache.arrays("full_transfer", parts, compute)
+    return cache.arrays("full_transfer", parts, compute, code=CODE["fine_tune"])
 
 
 class _TrunkOutputs:
@@ -560,7 +571,7 @@ class _TrunkOutputs:
                 return trunk_outputs(self.model.get(), self.splits, batch_size=self.config.feature_batch_size,
                                      desc=f"trunk {self.parts['model']}")
 
-            self.outputs = self.cache.arrays("trunk_outputs", self.parts, compute)
+            self.outputs = self.cache.arrays("trunk_outputs", self.parts, compute, code=CODE["fine_tune"])
         return self.outputs
 
 
@@ -574,7 +585,7 @@ def _top_run(config, cache, parts, model: _LazyModel, trunk: _TrunkOutputs, spli
                               trunk_outputs=trunk.get())
         return _outcome(result)
 
-    return cache.arrays("top_transfer", parts, compute)
+    return cache.arrays("top_transfer", parts, compute, code=CODE["fine_tune"])
 
 
 def _pool_scores(config, cache, base: dict, pool: dict, labels) -> pd.DataFrame:
@@ -598,7 +609,7 @@ def _pool_scores(config, cache, base: dict, pool: dict, labels) -> pd.DataFrame:
             return {"model": table["model"].to_numpy(str), "value": table["value"].to_numpy(np.float64),
                     "seconds": table["seconds"].to_numpy(np.float64)}
 
-        stored = cache.arrays("scores", parts, compute)
+        stored = cache.arrays("scores", parts, compute, code=CODE["scores"])
         tables.append(pd.DataFrame({"model": stored["model"].astype(str), "score": score,
                                     "value": stored["value"], "seconds": stored["seconds"]}))
     return pd.concat(tables, ignore_index=True)[COLUMNS["scores"]]

@@ -4,7 +4,10 @@ and a CRNN, in PyTorch.
 Every model maps a log-mel input of shape (batch, 1, frames, mel_bins) to an embedding
 of shape (batch, embedding_dim) with :meth:`embed` (after global pooling) and to source
 logits with ``forward(x) = classifier(embed(x))``, as the model contract requires. All
-three use zero-padded stride-2 convolutions and global pooling, so they accept any input
+three also follow the optional ``trunk`` / ``top`` split of :mod:`nclib.models` (the
+trunk is every conv block but the last; the top is the last block and the pooling, with
+the GRU for the CRNN). All three use zero-padded stride-2 convolutions and global pooling,
+so they accept any input
 of at least one frame and one mel bin (16 frames x 64 bins in the quick profile, several
 hundred frames in the paper's).
 
@@ -102,6 +105,43 @@ class _ConvBackbone(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Source logits, shape (batch, num_classes)."""
         return self.classifier(self.embed(x))
+
+    def trunk(self, x: torch.Tensor) -> torch.Tensor:
+        """The frozen part for top fine-tuning: every conv block but the last,
+        shape (batch, channels, frames', mel_bins')."""
+        _check_input(x)
+        return self.features[:-1](x)
+
+    @property
+    def top(self) -> nn.Module:
+        """The last conv block and the global max pool: trunk output -> (batch,
+        embedding_dim). Shares this network's parameters (no new state-dict keys)."""
+        return _ConvTop(self.features[-1])
+
+    @property
+    def top_parameters(self) -> int:
+        """Parameters in :attr:`top`."""
+        return int(sum(p.numel() for p in self.top.parameters()))
+
+
+class _ConvTop(nn.Module):
+    def __init__(self, block: nn.Module):
+        super().__init__()
+        self.block = block
+
+    def forward(self, h: torch.Tensor) -> torch.Tensor:
+        return torch.amax(self.block(h), dim=(2, 3))
+
+
+class _CrnnTop(nn.Module):
+    def __init__(self, block: nn.Module, gru: nn.GRU):
+        super().__init__()
+        self.block, self.gru = block, gru
+
+    def forward(self, h: torch.Tensor) -> torch.Tensor:
+        sequence = torch.amax(self.block(h), dim=3).transpose(1, 2)  # (batch, time, channels)
+        outputs, _ = self.gru(sequence)
+        return torch.amax(outputs, dim=1)
 
 
 class DcaseBaselineCnn(_ConvBackbone):
@@ -219,6 +259,12 @@ class Crnn(_ConvBackbone):
         sequence = torch.amax(self.feature_maps(x), dim=3).transpose(1, 2)  # (batch, time, 192)
         outputs, _ = self.gru(sequence)  # (batch, time, 128)
         return torch.amax(outputs, dim=1)
+
+    @property
+    def top(self) -> nn.Module:
+        """The last conv block, the frequency max, the GRU and the time max: trunk output ->
+        (batch, 128). Shares this network's parameters."""
+        return _CrnnTop(self.features[-1], self.gru)
 
 
 def count_parameters(model: nn.Module) -> int:
