@@ -2,6 +2,7 @@
 
 import numpy as np
 import pandas as pd
+import pytest
 
 from cifar10_fixture import write_tiny_cifar10
 from nclib.cache import Cache
@@ -36,9 +37,26 @@ def test_paper_profile_runs_end_to_end_on_a_tiny_archive(tmp_path):
     assert dims["mobilenet-v2"] == 1280 and dims["efficientnet-b0"] == 1280
 
 
-def test_quick_profile_uses_cifar10_when_the_archive_is_present(tmp_path):
-    splits, name = quick_target(tmp_path)
-    assert name == "digits" and splits.train.inputs.shape[1:] == (3, 32, 32)
+def test_the_quick_target_is_an_explicit_field_never_guessed_from_files(tmp_path):
     write_tiny_cifar10(tmp_path, per_batch=20, seed=0)
+    # an archive in the folder changes nothing unless the subset is asked for
     config = cifar10_experiment("quick", folder=tmp_path)
-    assert "CIFAR-10" in config.description and config.key_parts["target"] == "cifar10-subset"
+    assert config.key_parts["target"] == "digits" and "digits" in config.description
+    assert config.load_target().train.inputs.shape[1:] == (3, 32, 32)
+    subset = cifar10_experiment("quick", target="cifar10-subset", folder=tmp_path)
+    assert subset.key_parts["target"] == "cifar10-subset" and "CIFAR-10" in subset.description
+    with pytest.raises(ValueError, match="unknown target 'svhn'"):
+        cifar10_experiment("quick", target="svhn")
+    with pytest.raises(ValueError, match="unknown zoo"):
+        cifar10_experiment("quick", zoo="hub")
+
+
+def test_quick_profiles_differ_only_in_data():
+    digits = cifar10_experiment("quick", target="digits")
+    fashion = cifar10_experiment("quick", target="fashion-mnist")
+    in_house = cifar10_experiment("quick", zoo="in-house")
+    assert digits.head_solver == fashion.head_solver == "convex"
+    assert digits.fine_tune == fashion.fine_tune == "top" and digits.patience == fashion.patience
+    assert digits.seeds == fashion.seeds and len(digits.seeds) >= 5
+    assert digits.key_parts != fashion.key_parts
+    assert in_house.head_solver == "adam" and "in-house" in in_house.description
