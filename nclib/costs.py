@@ -4,7 +4,8 @@
 * :func:`synthetic_problem` and :func:`time_scores` -- seconds each registered score
   takes on synthetic problems of given sizes, and :func:`loglog_slope` -- the empirical
   exponent of that growth;
-* :func:`transfer_seconds` -- measured seconds of the transfers the scores stand in for.
+* :func:`transfer_seconds` -- measured seconds of the transfers the scores stand in for
+  (:func:`cached_transfer_seconds`: measured once, then read from the cache).
 
 All timings run single-threaded (:func:`nclib.threads.single_thread`), so that they are
 steadier on a shared machine and comparable across scores. Used by the chapters "What
@@ -51,6 +52,62 @@ def pareto_front(sizes, performance) -> np.ndarray:
     no_worse = performance[None, :] >= performance[:, None]
     strictly = (sizes[None, :] < sizes[:, None]) | (performance[None, :] > performance[:, None])
     return ~np.any(no_larger & no_worse & strictly, axis=1)
+
+
+def complexity_path(log_likelihood, parameters, names=None) -> pd.DataFrame:
+    """Which model maximises ``log_likelihood - weight * log(parameters)``, for every weight >= 0.
+
+    The pick is piecewise constant in the weight (the exchange rate between nats of
+    likelihood and factors of e in size); this returns the exact intervals. Starting from
+    the best model at weight 0, the pick moves to a smaller model at the weight where
+    their penalised values tie, and never back to a larger one.
+
+    Parameters
+    ----------
+    log_likelihood : array-like of shape (M,)
+        Total log likelihood (nats) of each model, larger is better.
+    parameters : array-like of shape (M,)
+        Positive parameter counts.
+    names : sequence of str, optional
+        Model names (default ``0 .. M-1``).
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per interval: ``model, parameters, from_weight, to_weight`` (the last
+        ``to_weight`` is infinite). Ties at weight 0 go to the smaller model.
+
+    Examples
+    --------
+    >>> complexity_path([10.0, 8.0, 0.0], [1000, 100, 10], ["big", "mid", "small"])[
+    ...     ["model", "from_weight"]].round(3).values.tolist()
+    [['big', 0.0], ['mid', 0.869], ['small', 3.474]]
+    """
+    log_likelihood = np.asarray(log_likelihood, float)
+    parameters = np.asarray(parameters, float)
+    if log_likelihood.shape != parameters.shape or log_likelihood.ndim != 1 or len(parameters) == 0:
+        raise ValueError(f"log_likelihood {log_likelihood.shape} and parameters {parameters.shape} "
+                         "must be equal non-empty 1-D shapes")
+    if (parameters <= 0).any() or not np.isfinite(log_likelihood).all():
+        raise ValueError("parameters must be positive and log likelihoods finite")
+    names = [str(k) for k in range(len(parameters))] if names is None else list(names)
+    log_size = np.log(parameters)
+    best = np.flatnonzero(log_likelihood == log_likelihood.max())
+    current = int(best[np.argmin(log_size[best])])
+    weight, rows = 0.0, []
+    while True:
+        smaller = np.flatnonzero(log_size < log_size[current])
+        if len(smaller) == 0:
+            rows.append((names[current], int(parameters[current]), weight, np.inf))
+            break
+        ties = (log_likelihood[current] - log_likelihood[smaller]) / (log_size[current] - log_size[smaller])
+        ties = np.maximum(ties, weight)
+        first = ties.min()
+        candidates = smaller[ties == first]
+        following = int(candidates[np.argmin(log_size[candidates])])
+        rows.append((names[current], int(parameters[current]), weight, float(first)))
+        current, weight = following, float(first)
+    return pd.DataFrame(rows, columns=["model", "parameters", "from_weight", "to_weight"])
 
 
 def synthetic_problem(num_samples: int, dim: int, num_classes: int, num_source_classes: int = 100,
@@ -149,15 +206,27 @@ def loglog_slope(x, seconds) -> float:
 
 
 def transfer_seconds(config, embeddings: dict, splits=None, cache=None, num_batches: int = 3,
-                     seed: int = 0) -> pd.DataFrame:
-    """Measured seconds of one head-regime run and one full fine-tuning run per model.
+                     seed: int = 0, full: bool = True) -> pd.DataFrame:
+    """Measured seconds of the head regime, and per-epoch seconds of fine-tuning, per model.
 
-    The head run is timed whole (:func:`nclib.transfer.head_transfer_seeds`, one seed,
-    ``config.head_epochs``, on the cached embeddings). Full fine-tuning is timed on
-    ``num_batches`` minibatches of Adam updates of the whole model and one evaluation
-    batch, then extrapolated to ``config.full_epochs`` epochs over the training split
-    plus the per-epoch validation pass and the final test pass; the batches warm up
-    first. All timings are single-threaded (:func:`nclib.threads.single_thread`).
+    * **Head** (timed whole, one run): the convex head
+      (:func:`nclib.convex_head.convex_head_transfer`, the whole L2 grid) when
+      ``config.head_solver == "convex"``, otherwise one seed of the Adam head
+      (:func:`nclib.transfer.head_transfer_seeds`, ``config.head_epochs``), on the cached
+      embeddings.
+    * **Full fine-tuning** (every parameter; extrapolated): ``num_batches`` minibatches of
+      Adam updates of the whole model and one evaluation batch are timed (after one warm-up
+      batch), giving seconds per example; one epoch is the training split plus the
+      validation pass. ``full_seconds`` is ``config.full_epochs`` such epochs plus the test
+      pass -- an estimate, whichever regime the experiment actually runs.
+    * **Top fine-tuning** (only when the experiment runs regime ``"top"``; extrapolated):
+      the frozen trunk is timed on one evaluation batch (``trunk_seconds``: one pass over
+      all three splits, done once per model and shared by the seeds) and ``num_batches``
+      Adam steps of the last stage and a new head on trunk outputs give
+      ``top_seconds_per_epoch``; multiply by the epochs each run took
+      (``Results.convergence["epochs_run"]``).
+
+    All timings are single-threaded (:func:`nclib.threads.single_thread`).
 
     Parameters
     ----------
@@ -170,12 +239,15 @@ def transfer_seconds(config, embeddings: dict, splits=None, cache=None, num_batc
         Where ``config.prepare_model`` finds the pre-trained weights.
     num_batches : int
     seed : int
+    full : bool
+        Time full fine-tuning (default); ``False`` leaves its columns NaN (cheaper).
 
     Returns
     -------
     pandas.DataFrame
         Columns ``model, head_seconds, train_seconds_per_example, eval_seconds_per_example,
-        full_seconds`` (one seed; multiply by the number of seeds for a whole protocol).
+        full_seconds, full_seconds_per_epoch, trunk_seconds, top_seconds_per_epoch`` (one
+        seed; multiply by the number of seeds for a whole protocol; NaN where not timed).
 
     Examples
     --------
@@ -193,46 +265,133 @@ def transfer_seconds(config, embeddings: dict, splits=None, cache=None, num_batc
     from torch import nn
 
     from nclib.cache import Cache
-    from nclib.transfer import head_transfer_seeds, new_head
+    from nclib.transfer import new_head
 
     cache = Cache() if cache is None else cache
     splits = config.load_target() if splits is None else splits
     num_classes = len(splits.train.classes)
+    sizes = splits.sizes()
+    top = config.full_regime and config.fine_tune == "top"
     rows = []
     with single_thread():
         for spec in config.zoo():
-            parts = embeddings[spec.name]
-            start = time.perf_counter()
-            head_transfer_seeds(parts["train"]["features"], parts["train"]["labels"], parts["val"]["features"],
-                                parts["val"]["labels"], parts["test"]["features"], parts["test"]["labels"],
-                                num_classes=num_classes, epochs=config.head_epochs, lr=config.lr,
-                                batch_size=config.batch_size, seeds=[seed], metric=config.metric)
-            head = time.perf_counter() - start
+            head = _head_seconds(config, embeddings[spec.name], num_classes, seed)
             model = config.prepare_model(spec, cache).to(config.device)
-            model.classifier = new_head(int(model.embedding_dim), num_classes, seed).to(config.device)
-            train_each, eval_each = _step_seconds(model, splits, config, num_batches, nn, torch)
-            sizes = splits.sizes()
-            epoch = sizes["train"] * train_each + sizes["val"] * eval_each
-            full = config.full_epochs * epoch + sizes["test"] * eval_each
-            rows.append((spec.name, head, train_each, eval_each, full))
+            trunk_seconds = top_epoch = np.nan
+            if top:
+                trunk_seconds, top_epoch = _top_seconds(model, splits, config, num_batches, seed, torch)
+            train_each = eval_each = full_seconds = full_epoch = np.nan
+            if full:
+                model.classifier = new_head(int(model.embedding_dim), num_classes, seed).to(config.device)
+                train_each, eval_each = _step_seconds(model, splits, config, num_batches, nn, torch)
+                full_epoch = sizes["train"] * train_each + sizes["val"] * eval_each
+                full_seconds = config.full_epochs * full_epoch + sizes["test"] * eval_each
+            rows.append((spec.name, head, train_each, eval_each, full_seconds, full_epoch, trunk_seconds,
+                         top_epoch))
     return pd.DataFrame(rows, columns=["model", "head_seconds", "train_seconds_per_example",
-                                       "eval_seconds_per_example", "full_seconds"])
+                                       "eval_seconds_per_example", "full_seconds", "full_seconds_per_epoch",
+                                       "trunk_seconds", "top_seconds_per_epoch"])
 
 
-def _step_seconds(model, splits, config, num_batches, nn, torch):
-    """Seconds per example of an Adam step of the whole model, and of an evaluation pass."""
+TIMING_FORMAT = 1
+"""Version of :func:`transfer_seconds`'s measurement; it enters the keys of
+:func:`cached_transfer_seconds` (bump it when the measurement changes)."""
+
+
+def cached_transfer_seconds(config, embeddings: dict, splits=None, cache=None, num_batches: int = 3,
+                            seed: int = 0) -> pd.DataFrame:
+    """:func:`transfer_seconds`, measured once and stored in the cache.
+
+    Timings depend on the machine; the book measures them once (on the machine that
+    first builds it) and rereads them, keyed by the experiment's settings, a fingerprint
+    of the target data, ``num_batches``, ``seed`` and the code that measures them.
+
+    Returns
+    -------
+    pandas.DataFrame
+        As :func:`transfer_seconds`.
+
+    Examples
+    --------
+    >>> import dataclasses, tempfile
+    >>> from nclib.cache import Cache
+    >>> from nclib.experiments.embeddings import experiment_embeddings
+    >>> from nclib.experiments.toy import toy_experiment, toy_zoo
+    >>> config = dataclasses.replace(toy_experiment("quick"), zoo=lambda: toy_zoo()[3:])
+    >>> cache = Cache(tempfile.mkdtemp())
+    >>> emb = experiment_embeddings(config, cache)
+    >>> first = cached_transfer_seconds(config, emb, cache=cache, num_batches=1)
+    >>> first.equals(cached_transfer_seconds(config, emb, cache=cache, num_batches=1))
+    True
+    """
+    from nclib.cache import Cache, fingerprint
+
+    cache = Cache() if cache is None else cache
+    splits = config.load_target() if splits is None else splits
+    data_id = fingerprint(*[array for name in ("train", "val", "test")
+                            for array in (getattr(splits, name).inputs, getattr(splits, name).labels)])
+    parts = {"settings": config.settings(), "data": data_id, "num_batches": num_batches, "seed": seed,
+             "models": [spec.name for spec in config.zoo()], "format": TIMING_FORMAT}
+    return cache.table("transfer_seconds", parts,
+                       lambda: transfer_seconds(config, embeddings, splits=splits, cache=cache,
+                                                num_batches=num_batches, seed=seed),
+                       code=("nclib.convex_head", "nclib.transfer"))
+
+
+def _head_seconds(config, parts, num_classes, seed) -> float:
+    """Seconds of one head-regime run on cached embeddings (convex: the whole L2 grid)."""
+    from nclib.convex_head import convex_head_transfer
+    from nclib.transfer import head_transfer_seeds
+
+    arrays = [parts[split][key] for split in ("train", "val", "test") for key in ("features", "labels")]
+    start = time.perf_counter()
+    if config.head_solver == "convex":
+        convex_head_transfer(*arrays, num_classes=num_classes, metric=config.metric,
+                             **({} if config.l2_grid is None else {"l2_grid": config.l2_grid}))
+    else:
+        head_transfer_seeds(*arrays, num_classes=num_classes, epochs=config.head_epochs, lr=config.lr,
+                            batch_size=config.batch_size, seeds=[seed], metric=config.metric)
+    return time.perf_counter() - start
+
+
+def _top_seconds(model, splits, config, num_batches, seed, torch):
+    """Seconds of the trunk pass over all splits, and of one epoch of top fine-tuning."""
+    import copy
+
+    from nclib.transfer import TopNetwork, new_head
+
+    sizes = splits.sizes()
     inputs = torch.from_numpy(np.ascontiguousarray(splits.train.inputs, dtype=np.float32))
     labels = torch.from_numpy(np.asarray(splits.train.labels, dtype=np.int64))
     batch = min(config.batch_size, len(labels))
-    optimizer = torch.optim.Adam(model.parameters(), lr=config.lr)
-    loss_function = nn.CrossEntropyLoss()
-    model.train()
+    evaluation = inputs[:max(batch, min(len(labels), 256))].to(config.device)
+    model.eval()
+    with torch.no_grad():
+        model.trunk(evaluation[:batch])  # warm-up
+        start = time.perf_counter()
+        hidden = model.trunk(evaluation).float()
+        trunk_each = (time.perf_counter() - start) / len(evaluation)
+    top = copy.deepcopy(model.top)
+    top.requires_grad_(True)
+    network = TopNetwork(top, new_head(int(model.embedding_dim), len(splits.train.classes), seed))
+    network = network.to(config.device)
+    train_each, eval_each = _timed_steps(network, hidden, labels[:len(hidden)], batch, config, num_batches,
+                                         torch)
+    trunk_seconds = trunk_each * sum(sizes.values())
+    return trunk_seconds, sizes["train"] * train_each + sizes["val"] * eval_each
+
+
+def _timed_steps(network, inputs, labels, batch, config, num_batches, torch):
+    """Seconds per example of an Adam step of ``network``, and of an evaluation pass."""
+    optimizer = torch.optim.Adam([p for p in network.parameters() if p.requires_grad], lr=config.lr)
+    loss_function = torch.nn.CrossEntropyLoss()
+    network.train()
 
     def step(k):
         first = (k * batch) % (len(labels) - batch + 1)
         rows = slice(first, first + batch)
         optimizer.zero_grad(set_to_none=True)
-        loss_function(model(inputs[rows].to(config.device)), labels[rows].to(config.device)).backward()
+        loss_function(network(inputs[rows].to(config.device)), labels[rows].to(config.device)).backward()
         optimizer.step()
 
     step(0)  # warm-up
@@ -240,13 +399,22 @@ def _step_seconds(model, splits, config, num_batches, nn, torch):
     for k in range(1, num_batches + 1):
         step(k)
     train_each = (time.perf_counter() - start) / (num_batches * batch)
-    model.eval()
-    evaluation = inputs[:max(batch, min(len(labels), 256))]
+    network.eval()
+    evaluation = inputs[:max(batch, min(len(labels), 256))].to(config.device)
     with torch.no_grad():
-        model(evaluation.to(config.device))
+        network(evaluation)
         start = time.perf_counter()
-        model(evaluation.to(config.device))
+        network(evaluation)
     return train_each, (time.perf_counter() - start) / len(evaluation)
 
 
-__all__ = ["loglog_slope", "pareto_front", "synthetic_problem", "time_scores", "transfer_seconds"]
+def _step_seconds(model, splits, config, num_batches, nn, torch):
+    """Seconds per example of an Adam step of the whole model, and of an evaluation pass."""
+    inputs = torch.from_numpy(np.ascontiguousarray(splits.train.inputs, dtype=np.float32))
+    labels = torch.from_numpy(np.asarray(splits.train.labels, dtype=np.int64))
+    batch = min(config.batch_size, len(labels))
+    model.requires_grad_(True)
+    return _timed_steps(model, inputs, labels, batch, config, num_batches, torch)
+
+
+__all__ = ["cached_transfer_seconds", "complexity_path", "loglog_slope", "pareto_front", "synthetic_problem", "time_scores", "transfer_seconds"]

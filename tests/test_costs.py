@@ -50,3 +50,38 @@ def test_transfer_seconds_extrapolates_consistently():
     assert table.full_seconds == pytest.approx(expected)
     assert table.head_seconds > 0 and table.train_seconds_per_example > 0
 
+
+
+def test_complexity_path_matches_a_grid_search():
+    from nclib.costs import complexity_path
+
+    rng = np.random.default_rng(1)
+    likelihood = rng.normal(size=7) * 50
+    parameters = rng.integers(10, 10**6, size=7)
+    path = complexity_path(likelihood, parameters)
+    assert path.from_weight.iloc[0] == 0 and np.isinf(path.to_weight.iloc[-1])
+    assert (path.parameters.diff().dropna() < 0).all()  # the pick only moves to smaller models
+    for weight in np.linspace(0, 200, 401):
+        brute = int(np.argmax(likelihood - weight * np.log(parameters)))
+        row = path[(path.from_weight <= weight) & (weight < path.to_weight)].iloc[0]
+        if not np.isclose(weight, path.from_weight).any():  # away from exact ties
+            assert row.model == str(brute)
+    with pytest.raises(ValueError, match="positive"):
+        complexity_path([1.0, 2.0], [0, 5])
+
+
+def test_transfer_seconds_per_epoch_and_cache(tmp_path):
+    from nclib.costs import cached_transfer_seconds
+
+    config = dataclasses.replace(toy_experiment("quick"), zoo=lambda: toy_zoo()[3:], full_epochs=5)
+    cache = Cache(tmp_path)
+    embeddings = experiment_embeddings(config, cache=cache)
+    table = cached_transfer_seconds(config, embeddings, cache=cache, num_batches=1)
+    row = table.iloc[0]
+    sizes = config.load_target().sizes()
+    epoch = sizes["train"] * row.train_seconds_per_example + sizes["val"] * row.eval_seconds_per_example
+    assert row.full_seconds_per_epoch == pytest.approx(epoch)
+    assert np.isnan(row.top_seconds_per_epoch)  # the toy experiment fine-tunes every layer
+    again = cached_transfer_seconds(config, embeddings, cache=cache, num_batches=1)
+    assert again.equals(table)  # read back, not re-measured
+    assert np.isnan(transfer_seconds(config, embeddings, cache=cache, full=False).full_seconds).all()
