@@ -5,7 +5,8 @@ anything about other uses of the same embeddings, the chapters "The caveats, mea
 and "Towards an ideal measure" measure:
 
 * a regression task -- predict :func:`input_intensity` (brightness of an image, mean
-  log energy of a clip) with a ridge head, :func:`ridge_transfer`;
+  log energy of a log-mel clip) or :func:`waveform_loudness` (mean power of a raw
+  waveform, in dB) with a ridge head, :func:`ridge_transfer`;
 * a clustering task -- k-means clusters of the embeddings against the classes,
   :func:`clustering_quality`.
 """
@@ -35,6 +36,36 @@ def input_intensity(inputs) -> np.ndarray:
     if inputs.ndim < 2 or len(inputs) == 0:
         raise ValueError(f"inputs must have shape (N, ...) with N > 0, got {inputs.shape}")
     return inputs.reshape(len(inputs), -1).mean(axis=1, dtype=np.float64)
+
+
+def waveform_loudness(waveforms, floor: float = 1e-10) -> np.ndarray:
+    """Loudness of each waveform: its mean power in decibels, ``10 log10(mean(x^2) + floor)``.
+
+    The regression target for raw audio: :func:`input_intensity` of a waveform is its
+    mean sample value, which is about zero for any recording (no DC offset) and says
+    nothing about the sound; its mean power does.
+
+    Parameters
+    ----------
+    waveforms : ndarray of shape (N, T) or (N, channels, T)
+    floor : float
+        Added to the mean power so that silence gives ``10 log10(floor)`` (-100 dB), not -inf.
+
+    Returns
+    -------
+    ndarray of shape (N,), float64
+
+    Examples
+    --------
+    >>> waveforms = np.stack([np.full(100, 0.1), np.full(100, 1.0)])
+    >>> waveform_loudness(waveforms).round(6).tolist()
+    [-20.0, 0.0]
+    """
+    waveforms = np.asarray(waveforms)
+    if waveforms.ndim < 2 or len(waveforms) == 0:
+        raise ValueError(f"waveforms must have shape (N, ...) with N > 0, got {waveforms.shape}")
+    power = np.square(waveforms.reshape(len(waveforms), -1), dtype=np.float64).mean(axis=1)
+    return 10.0 * np.log10(power + floor)
 
 
 def ridge_transfer(train_features, train_targets, val_features, val_targets, test_features, test_targets,
@@ -114,4 +145,4 @@ def clustering_quality(features, labels, num_clusters: int | None = None, random
     return float(adjusted_rand_score(labels, clusters))
 
 
-__all__ = ["clustering_quality", "input_intensity", "ridge_transfer"]
+__all__ = ["clustering_quality", "input_intensity", "ridge_transfer", "waveform_loudness"]

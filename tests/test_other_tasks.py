@@ -22,3 +22,16 @@ def test_input_intensity_ridge_and_clustering():
     assert clustering_quality(separated, labels) == 1.0
     assert abs(clustering_quality(rng.normal(size=(60, 2)), labels)) < 0.2
 
+
+
+def test_waveform_loudness_is_mean_power_in_decibels():
+    from nclib.other_tasks import waveform_loudness
+
+    rng = np.random.default_rng(0)
+    waveforms = rng.normal(size=(3, 16000)) * np.array([[0.01], [0.1], [1.0]])
+    loudness = waveform_loudness(waveforms)
+    assert loudness.shape == (3,)
+    np.testing.assert_allclose(np.diff(loudness), [20.0, 20.0], atol=0.2)  # x10 amplitude = +20 dB
+    assert waveform_loudness(np.zeros((1, 10)))[0] == pytest.approx(-100.0)
+    with pytest.raises(ValueError):
+        waveform_loudness(np.zeros(5))
