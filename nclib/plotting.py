@@ -296,3 +296,72 @@ def score_panels(scores: pd.DataFrame, performance: pd.DataFrame, score_names, *
                 ax.set_ylabel(f"{metric_label}\n({labels.get(regime, regime)})", fontsize=9)
     fig.tight_layout()
     return fig
+
+
+def significance_heatmap(values: pd.DataFrame, p_values: pd.DataFrame, *, alpha: float = 0.05,
+                         label: str = "weighted τ", vmin: float = -1.0, vmax: float = 1.0):
+    """A measure for every score and setup as a heatmap, cells with ``p < alpha`` marked.
+
+    Each cell shows the value with two decimals; a significant cell gets an asterisk and
+    bold type. Sized for the book's text column (:data:`COLUMN_WIDTH_INCHES`), at most
+    six inches tall, fonts of at least 9 points.
+
+    Parameters
+    ----------
+    values : pandas.DataFrame
+        Rows the scores, columns the setups (e.g. ``"digits · head"``); NaN for undefined.
+    p_values : pandas.DataFrame
+        Same index and columns as ``values``.
+    alpha : float
+        Significance level, in (0, 1).
+    label : str
+        Colour-bar label.
+    vmin, vmax : float
+        Colour range (a diverging map centred between them).
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+
+    Examples
+    --------
+    >>> v = pd.DataFrame({"a · head": [0.9, -0.1]}, index=["nc", "leep"])
+    >>> p = pd.DataFrame({"a · head": [0.01, 0.6]}, index=["nc", "leep"])
+    >>> [t.get_text() for t in significance_heatmap(v, p).axes[0].texts]
+    ['+0.90*', '−0.10']
+    """
+    import matplotlib.pyplot as plt
+
+    if not 0 < alpha < 1:
+        raise ValueError(f"alpha must be in (0, 1), got {alpha!r}")
+    if not (values.index.equals(p_values.index) and values.columns.equals(p_values.columns)):
+        raise ValueError("values and p_values must have the same index and columns")
+    rows, cols = values.shape
+    height = min(6.0, 0.3 * rows + 1.6)
+    fig, ax = plt.subplots(figsize=(COLUMN_WIDTH_INCHES, height))
+    data = values.to_numpy(float)
+    image = ax.imshow(np.ma.masked_invalid(data), cmap="RdBu", vmin=vmin, vmax=vmax, aspect="auto")
+    middle = (vmin + vmax) / 2
+    for i in range(rows):
+        for j in range(cols):
+            value, p = data[i, j], float(p_values.iat[i, j])
+            if not np.isfinite(value):
+                ax.text(j, i, "–", ha="center", va="center", fontsize=9)
+                continue
+            significant = bool(np.isfinite(p) and p < alpha)
+            strong = abs(value - middle) > 0.6 * (vmax - vmin) / 2
+            text = f"{value:+.2f}".replace("-", "−") + ("*" if significant else "")
+            ax.text(j, i, text, ha="center", va="center", fontsize=9,
+                    fontweight="bold" if significant else "normal",
+                    color="white" if strong else "black")
+    ax.set_xticks(range(cols))
+    ax.set_xticklabels([str(c) for c in values.columns], fontsize=9)
+    ax.set_yticks(range(rows))
+    ax.set_yticklabels([str(r) for r in values.index], fontsize=9)
+    ax.tick_params(top=True, labeltop=True, bottom=False, labelbottom=False)
+    ax.grid(False)
+    bar = fig.colorbar(image, ax=ax, fraction=0.04, pad=0.02)
+    bar.set_label(label, fontsize=9)
+    bar.ax.tick_params(labelsize=9)
+    fig.tight_layout()
+    return fig

@@ -257,4 +257,96 @@ def winners(evaluations: pd.DataFrame, by, measure: str = "weighted_tau") -> pd.
     return (pd.Series(wins, name="share") / groups.ngroups).sort_values(ascending=False, kind="stable")
 
 
-__all__ = ["SELECTION_MEASURES", "bootstrap_measures", "evaluate_by", "seed_evaluation", "subsample_scores", "winners"]
+def pooled_draws(evaluations, measure: str) -> pd.DataFrame:
+    """Bootstrap replicates of one measure averaged over setups and regimes, draw by draw.
+
+    Replicate ``b`` of the pooled value is the mean of replicate ``b`` of every (setup,
+    regime) unit, exactly as :func:`nclib.uncertainty.pooled_evaluation` forms its
+    interval; here the replicates themselves are returned, so that scores can be
+    compared draw by draw (:func:`pairwise_superiority`).
+
+    Parameters
+    ----------
+    evaluations : dict of str to nclib.uncertainty.IntervalEvaluation
+        Per setup, ``evaluation_with_intervals(..., return_draws=True)`` (the same
+        ``num_resamples`` everywhere, a different ``random_state`` per setup).
+    measure : str
+        E.g. ``"weighted_tau"``.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Shape (num_resamples, num_scores): index ``resample``, one column per score. A
+        replicate where some unit's measure is undefined is NaN.
+
+    References
+    ----------
+    A. Agostinelli et al. How stable are transferability metrics evaluations? ECCV 2022.
+
+    Examples
+    --------
+    >>> from types import SimpleNamespace
+    >>> def unit(values):
+    ...     return SimpleNamespace(draws=pd.DataFrame({
+    ...         "score": ["nc", "nc", "leep", "leep"], "regime": "head", "measure": "kendall",
+    ...         "resample": [0, 1, 0, 1], "value": values}))
+    >>> pooled_draws({"a": unit([1.0, 0.0, 0.2, 0.4]), "b": unit([0.0, 0.0, 0.4, 0.4])},
+    ...              "kendall").round(2).to_dict("list")
+    {'nc': [0.5, 0.0], 'leep': [0.3, 0.4]}
+    """
+    frames = [ev.draws.assign(setup=name) for name, ev in evaluations.items()]
+    if not frames:
+        raise ValueError("evaluations must not be empty")
+    draws = pd.concat(frames, ignore_index=True)
+    draws = draws[draws["measure"] == measure]
+    if draws.empty:
+        raise ValueError(f"no bootstrap draws of measure {measure!r}")
+    pooled = {}
+    for score, group in draws.groupby("score", sort=False):
+        # one column per (setup, regime) unit the score has; setups may differ in regimes
+        per_unit = group.pivot(index="resample", columns=["setup", "regime"], values="value")
+        pooled[score] = per_unit.mean(axis=1, skipna=False)
+    return pd.DataFrame(pooled).rename_axis(index="resample", columns="score")
+
+
+def pairwise_superiority(draws: pd.DataFrame) -> pd.DataFrame:
+    """Fraction of paired replicates in which each score beats each other score.
+
+    Parameters
+    ----------
+    draws : pandas.DataFrame
+        Shape (num_resamples, num_scores), one column per score, larger is better (e.g.
+        :func:`pooled_draws`); row ``b`` of every column must come from the same
+        bootstrap draw. Replicates with a NaN in either column are left out of that pair.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Square, rows and columns the scores: entry ``(a, b)`` is the share of replicates
+        with ``a > b``, ties counting one half; so ``(a, b) + (b, a) = 1``. The diagonal
+        is NaN.
+
+    Examples
+    --------
+    >>> d = pd.DataFrame({"nc": [0.9, 0.5, 0.4, 0.6], "leep": [0.1, 0.5, 0.8, 0.2]})
+    >>> shares = pairwise_superiority(d)
+    >>> float(shares.loc["nc", "leep"]), float(shares.loc["leep", "nc"])
+    (0.625, 0.375)
+    """
+    values = draws.to_numpy(float)
+    names = list(draws.columns)
+    shares = np.full((len(names), len(names)), np.nan)
+    for i in range(len(names)):
+        for j in range(len(names)):
+            if i == j:
+                continue
+            a, b = values[:, i], values[:, j]
+            keep = np.isfinite(a) & np.isfinite(b)
+            if keep.any():
+                wins = (a[keep] > b[keep]).sum() + 0.5 * (a[keep] == b[keep]).sum()
+                shares[i, j] = wins / keep.sum()
+    return pd.DataFrame(shares, index=pd.Index(names, name="score"), columns=pd.Index(names, name="versus"))
+
+
+__all__ = ["SELECTION_MEASURES", "bootstrap_measures", "evaluate_by", "pairwise_superiority", "pooled_draws",
+           "seed_evaluation", "subsample_scores", "winners"]

@@ -89,3 +89,45 @@ def test_evaluate_by_and_winners():
     tie = pd.DataFrame({"setup": 0, "score": ["x", "y", "z"], "measure": "weighted_tau", "value": [1.0, 1.0, 0.0]})
     assert winners(tie, "setup").to_dict() == {"x": 0.5, "y": 0.5}
 
+
+
+def test_pooled_draws_match_pooled_evaluation_interval():
+    from nclib.stability import pooled_draws
+    from nclib.uncertainty import evaluation_with_intervals, pooled_evaluation
+
+    labels = np.repeat([0, 1], 60)
+
+    def setup(seed):
+        rng = np.random.default_rng(seed)
+        regimes = ("head", "top") if seed == 1 else ("head",)  # setups differ in regimes
+        preds = {(m, r, s): np.eye(2)[np.where(rng.random(120) < acc, labels, 1 - labels)]
+                 for m, acc in zip("abcd", [0.6, 0.7, 0.8, 0.9]) for r in regimes
+                 for s in ((0,) if r == "head" else (0, 1))}
+        scores = scores_table({"logme": dict(zip("abcd", [1.0, 2.0, 4.0, 3.0])),
+                               "nc": dict(zip("abcd", [0.1, 0.4, 0.2, 0.3]))})
+        return evaluation_with_intervals(scores, preds, labels, "accuracy", measures=["kendall"],
+                                         num_resamples=200, random_state=seed, return_draws=True)
+
+    evaluations = {"t1": setup(1), "t2": setup(2)}
+    draws = pooled_draws(evaluations, "kendall")
+    assert draws.shape == (200, 2) and list(draws.columns) == ["logme", "nc"]
+    assert np.isfinite(draws.to_numpy()).all()
+    pooled = pooled_evaluation(evaluations, num_permutations=200).set_index("score")
+    for score in draws.columns:
+        low, high = np.quantile(draws[score], [0.025, 0.975])
+        assert (low, high) == pytest.approx((pooled.loc[score, "low"], pooled.loc[score, "high"]))
+    with pytest.raises(ValueError, match="no bootstrap draws"):
+        pooled_draws(evaluations, "pearson")
+
+
+def test_pairwise_superiority_is_complementary_and_skips_nan():
+    from nclib.stability import pairwise_superiority
+
+    draws = pd.DataFrame({"a": [1.0, 0.2, 0.5, np.nan], "b": [0.0, 0.3, 0.5, 0.9],
+                          "c": [2.0, 2.0, 2.0, 2.0]})
+    shares = pairwise_superiority(draws)
+    assert shares.loc["a", "b"] == pytest.approx(0.5)  # one win, one loss, one tie of three
+    assert shares.loc["c", "a"] == 1.0 and shares.loc["a", "c"] == 0.0
+    off = ~np.eye(3, dtype=bool)
+    assert np.allclose((shares + shares.T).to_numpy()[off], 1.0)
+    assert np.isnan(np.diag(shares.to_numpy())).all()
