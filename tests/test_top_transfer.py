@@ -144,11 +144,11 @@ class CountingCache(Cache):
         super().__init__(folder, enabled)
         self.computed = Counter()
 
-    def arrays(self, kind, parts, compute):
+    def arrays(self, kind, parts, compute, code=None):
         def counted():
             self.computed[kind] += 1
             return compute()
-        return super().arrays(kind, parts, counted)
+        return super().arrays(kind, parts, counted, code=code)
 
 
 def _zoo():
