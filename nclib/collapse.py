@@ -33,6 +33,7 @@ phase of deep learning training. PNAS 117(40), 24652-24663, 2020.
 
 from __future__ import annotations
 
+import functools
 from typing import NamedTuple
 
 import numpy as np
@@ -468,11 +469,11 @@ def collapse_trajectory(features, labels, epochs: int = 60, hidden: int = 64, em
                         lr: float = 1e-2, snapshot_epochs=(1,), seed: int = 0):
     """Train an MLP classifier and record its collapse, epoch by epoch.
 
-    After every full-batch Adam step, the penultimate embeddings of the whole training
-    set and the classifier's weights and bias give the four properties of
-    :func:`collapse_properties` and the paper's NC score. The random initialisation uses
-    a private ``torch.Generator`` seeded with ``seed``: torch's global generator is
-    neither read nor changed. Explained in the background chapter (``book/background.md``).
+    After every full-batch Adam step (:func:`nclib.train.fit`, one step per epoch on all
+    examples), the penultimate embeddings of the whole training set and the classifier's
+    weights and bias give the four properties of :func:`collapse_properties` and the
+    paper's NC score. The random initialisation uses a private ``torch.Generator`` seeded
+    with ``seed``: torch's global generator is neither read nor changed. Explained in the background chapter (``book/background.md``).
 
     Parameters
     ----------
@@ -515,39 +516,43 @@ def collapse_trajectory(features, labels, epochs: int = 60, hidden: int = 64, em
     """
     import torch
 
+    from nclib.train import Callback, fit
+
     features, codes, classes, _ = features_and_labels(features, labels, "collapse_trajectory", 2)
     if epochs < 1:
         raise ValueError(f"epochs must be >= 1, got {epochs}")
     generator = torch.Generator().manual_seed(seed)
     inputs = torch.as_tensor((features - features.mean(0)) / (features.std(0) + 1e-8), dtype=torch.float32)
     targets = torch.as_tensor(codes)
-    with torch.random.fork_rng(devices=[]):  # the default initialisation draws from the global generator
-        body = torch.nn.Sequential(
-            torch.nn.Linear(inputs.shape[1], hidden), torch.nn.ReLU(),
-            torch.nn.Linear(hidden, embedding_dim), torch.nn.ReLU(),
-        )
-        head = torch.nn.Linear(embedding_dim, len(classes))
+    linear = functools.partial(torch.nn.utils.skip_init, torch.nn.Linear)  # no default (global) draws
+    body = torch.nn.Sequential(linear(inputs.shape[1], hidden), torch.nn.ReLU(),
+                               linear(hidden, embedding_dim), torch.nn.ReLU())
+    head = linear(embedding_dim, len(classes))
     for layer in [*body, head]:
         if isinstance(layer, torch.nn.Linear):
             torch.nn.init.kaiming_uniform_(layer.weight, generator=generator)
             torch.nn.init.zeros_(layer.bias)
-    optimizer = torch.optim.Adam([*body.parameters(), *head.parameters()], lr=lr)
     rows, snapshots = [], {}
     wanted = set(snapshot_epochs) | {epochs}
-    for epoch in range(1, epochs + 1):
-        loss = torch.nn.functional.cross_entropy(head(body(inputs)), targets)
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
-        with torch.no_grad():
-            embedding = body(inputs)
-            accuracy = float((head(embedding).argmax(1) == targets).float().mean())
-        embedding = embedding.numpy().astype(np.float64)
-        properties = collapse_properties(embedding, codes, head.weight.detach().numpy(),
-                                         head.bias.detach().numpy())
-        rows.append((epoch, loss.item(), accuracy, *properties.values(), nc_score(embedding, codes)))
-        if epoch in wanted:
-            snapshots[epoch] = embedding
+
+    class Record(Callback):
+        """After each epoch's step: the embeddings, the head and their collapse statistics."""
+
+        def on_epoch_end(self, run, outcome):
+            with torch.no_grad():
+                embedding = body(inputs)
+                accuracy = float((head(embedding).argmax(1) == targets).float().mean())
+            embedding = embedding.numpy().astype(np.float64)
+            properties = collapse_properties(embedding, codes, head.weight.detach().numpy(),
+                                             head.bias.detach().numpy())
+            rows.append((outcome.epoch, float(outcome.train_loss[0]), accuracy, *properties.values(),
+                         nc_score(embedding, codes)))
+            if outcome.epoch in wanted:
+                snapshots[outcome.epoch] = embedding
+
+    # full-batch Adam: one step per epoch on all examples in their order
+    fit(torch.nn.Sequential(body, head), inputs, targets, epochs=epochs, lr=lr, batch_size=len(targets),
+        seeds=[seed], shuffle=False, callbacks=[Record()], desc="collapse_trajectory")
     history = pd.DataFrame(rows, columns=["epoch", "train_loss", "train_accuracy", *PROPERTIES, "nc"])
     return history, snapshots
 

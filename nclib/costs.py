@@ -335,7 +335,7 @@ def cached_transfer_seconds(config, embeddings: dict, splits=None, cache=None, n
     return cache.table("transfer_seconds", parts,
                        lambda: transfer_seconds(config, embeddings, splits=splits, cache=cache,
                                                 num_batches=num_batches, seed=seed),
-                       code=("nclib.convex_head", "nclib.transfer"))
+                       code=("nclib.convex_head", "nclib.transfer", "nclib.train"))
 
 
 def _head_seconds(config, parts, num_classes, seed) -> float:
@@ -382,23 +382,18 @@ def _top_seconds(model, splits, config, num_batches, seed, torch):
 
 
 def _timed_steps(network, inputs, labels, batch, config, num_batches, torch):
-    """Seconds per example of an Adam step of ``network``, and of an evaluation pass."""
-    optimizer = torch.optim.Adam([p for p in network.parameters() if p.requires_grad], lr=config.lr)
-    loss_function = torch.nn.CrossEntropyLoss()
-    network.train()
+    """Seconds per example of an Adam step of ``network``, and of an evaluation pass.
 
-    def step(k):
-        first = (k * batch) % (len(labels) - batch + 1)
-        rows = slice(first, first + batch)
-        optimizer.zero_grad(set_to_none=True)
-        loss_function(network(inputs[rows].to(config.device)), labels[rows].to(config.device)).backward()
-        optimizer.step()
+    The steps are those of the training engine (:func:`nclib.train.fit`, timed by its
+    :class:`nclib.train.Timing` callback): one warm-up step, then ``num_batches`` timed
+    ones, on minibatches of ``batch`` examples in their order.
+    """
+    from nclib.train import Timing, fit
 
-    step(0)  # warm-up
-    start = time.perf_counter()
-    for k in range(1, num_batches + 1):
-        step(k)
-    train_each = (time.perf_counter() - start) / (num_batches * batch)
+    timing = Timing(max_steps=num_batches + 1)
+    fit(network, inputs, labels, epochs=num_batches + 1, lr=config.lr, batch_size=batch, shuffle=False,
+        callbacks=[timing], desc="timing")
+    train_each = timing.seconds_per_example(skip=1)  # the first step warms up
     network.eval()
     evaluation = inputs[:max(batch, min(len(labels), 256))].to(config.device)
     with torch.no_grad():

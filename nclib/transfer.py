@@ -25,8 +25,9 @@ improved for ``P`` epochs (``epochs`` is then a cap), and :func:`late_peaks` /
 (L2-penalised logistic regression to convergence, no seed). :func:`train_classifier` is
 the same loop for pre-training on a source task.
 :func:`head_transfer_seeds` trains the heads of several seeds at once (one batched
-linear map, gradients and Adam written out), which makes the head regime cheap enough
-to run many seeds on a CPU.
+linear map, :class:`nclib.train.LinearHeads`), which makes the head regime cheap enough
+to run many seeds on a CPU. Every regime trains through the one engine,
+:func:`nclib.train.fit` (Adam, autograd, checkpointing and callbacks).
 
 **Head initialisation.** The paper uses the same head initialisation for every model
 within a seed. :func:`new_head` draws the weights and bias of a ``Linear(D, C)`` from
@@ -42,7 +43,6 @@ from __future__ import annotations
 
 import copy
 import math
-from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Mapping
 
@@ -52,6 +52,7 @@ import torch
 from torch import nn
 
 from nclib.progress import progress
+from nclib.train import LinearHeads, Progress, deterministic_algorithms, device_of, fit
 
 METRICS = ("accuracy", "auroc")
 EVAL_BATCH_SIZE = 1024
@@ -187,51 +188,7 @@ def _check_metric_data(metric: str, num_classes: int, val_labels: np.ndarray) ->
             raise ValueError("auroc needs both classes in the validation split")
 
 
-# ----------------------------------------------------------------------------- the loop
-@contextmanager
-def deterministic_algorithms():
-    """Context in which torch uses deterministic algorithms; the previous settings return after.
-
-    Sets :func:`torch.use_deterministic_algorithms` (``warn_only=True``: an operation
-    without a deterministic implementation warns instead of failing) and turns cuDNN's
-    benchmark mode off; both are restored on exit, also after an error.
-
-    Examples
-    --------
-    >>> before = torch.are_deterministic_algorithms_enabled()
-    >>> with deterministic_algorithms():
-    ...     torch.are_deterministic_algorithms_enabled()
-    True
-    >>> torch.are_deterministic_algorithms_enabled() == before
-    True
-    """
-    enabled = torch.are_deterministic_algorithms_enabled()
-    warn_only = torch.is_deterministic_algorithms_warn_only_enabled()
-    benchmark = torch.backends.cudnn.benchmark
-    torch.use_deterministic_algorithms(True, warn_only=True)
-    torch.backends.cudnn.benchmark = False
-    try:
-        yield
-    finally:
-        torch.use_deterministic_algorithms(enabled, warn_only=warn_only)
-        torch.backends.cudnn.benchmark = benchmark
-
-
-def _device(network: nn.Module) -> torch.device:
-    parameter = next(network.parameters(), None)
-    return parameter.device if parameter is not None else torch.device("cpu")
-
-
-def _batches(order: torch.Tensor, batch_size: int) -> list[torch.Tensor]:
-    """Split a permutation into minibatches; a trailing batch of one joins the previous
-    one (batch normalisation cannot train on a single example)."""
-    batches = list(torch.split(order, batch_size))
-    if len(batches) > 1 and len(batches[-1]) == 1:
-        batches[-2] = torch.cat(batches[-2:])
-        batches.pop()
-    return batches
-
-
+# ----------------------------------------------------------------------------- evaluation
 def predict_probs(network: nn.Module, inputs, batch_size: int = EVAL_BATCH_SIZE) -> np.ndarray:
     """Softmax of ``network(inputs)`` in eval mode, without gradients, batched.
 
@@ -253,7 +210,7 @@ def predict_probs(network: nn.Module, inputs, batch_size: int = EVAL_BATCH_SIZE)
     [1.0, 1.0, 1.0, 1.0, 1.0]
     """
     inputs = torch.as_tensor(np.asarray(inputs, dtype=np.float32)) if not torch.is_tensor(inputs) else inputs
-    device = _device(network)
+    device = device_of(network)
     was_training = network.training
     network.eval()
     try:
@@ -263,43 +220,6 @@ def predict_probs(network: nn.Module, inputs, batch_size: int = EVAL_BATCH_SIZE)
     finally:
         network.train(was_training)
     return torch.cat(chunks).numpy().astype(np.float32, copy=False)
-
-
-def _fit(network, train_inputs, train_labels, val_inputs, val_labels, *,
-         epochs, lr, batch_size, seed, metric, desc, patience=None) -> TrainingResult:
-    """Adam + cross-entropy for ``epochs`` epochs (or until ``patience`` epochs without a
-    validation improvement); keeps the best-on-validation state."""
-    device = _device(network)
-    optimizer = torch.optim.Adam(network.parameters(), lr=lr)
-    loss_function = nn.CrossEntropyLoss()
-    shuffle = torch.Generator().manual_seed(int(seed))
-    targets = torch.from_numpy(train_labels)
-    best = dict(value=-math.inf, epoch=0, state=None)
-    rows = []
-    for epoch in progress(range(1, epochs + 1), desc=desc, total=epochs):
-        network.train()
-        loss_sum = torch.zeros((), dtype=torch.float64)
-        for batch in _batches(torch.randperm(len(targets), generator=shuffle), batch_size):
-            optimizer.zero_grad(set_to_none=True)
-            loss = loss_function(network(train_inputs[batch].to(device)), targets[batch].to(device))
-            loss.backward()
-            optimizer.step()
-            loss_sum += loss.detach().double().cpu() * len(batch)
-        train_loss = float(loss_sum) / len(targets)
-        if not math.isfinite(train_loss):
-            raise ValueError(f"{desc}: training diverged at epoch {epoch} (loss {train_loss}); lower the lr")
-        val_metric = score_predictions(metric, val_labels, predict_probs(network, val_inputs))
-        rows.append((epoch, train_loss, val_metric))
-        if val_metric > best["value"]:
-            state = {name: tensor.detach().clone() for name, tensor in network.state_dict().items()}
-            best = dict(value=val_metric, epoch=epoch, state=state)
-        if patience is not None and epoch - best["epoch"] >= patience:
-            break
-    network.load_state_dict(best["state"])
-    history = pd.DataFrame(rows, columns=["epoch", "train_loss", "val_metric"])
-    stopped = patience is not None and len(rows) - best["epoch"] >= patience
-    return TrainingResult(best["state"], history, best["epoch"], best["value"], epochs_run=len(rows),
-                          stopped_early=bool(stopped))
 
 
 # ----------------------------------------------------------------------------- public API
@@ -344,10 +264,13 @@ def train_classifier(model: nn.Module, train, val, *, epochs: int, lr: float, ba
                      patience: int | None = None) -> TrainingResult:
     """Train every parameter of ``model`` with Adam and cross-entropy; keep the best epoch.
 
-    Used for pre-training on a source task and by :func:`full_transfer`. Dropout and other
-    random layers draw from torch's global generator, which is seeded with ``seed`` inside
-    :func:`torch.random.fork_rng`, so runs repeat exactly and the caller's random state is
-    left as it was. Training runs under :func:`deterministic_algorithms` (restored after).
+    Used for pre-training on a source task and by :func:`full_transfer` and
+    :func:`top_transfer`; the loop is :func:`nclib.train.fit`. The minibatch order comes
+    from a ``torch.Generator`` seeded with ``seed``. Dropout and other random layers draw
+    from torch's global generator, which :func:`nclib.train.fit` forks
+    (:func:`torch.random.fork_rng`) and sets from a generator seeded with ``seed``, so runs
+    repeat exactly and the caller's random state is left as it was. Training runs under
+    :func:`deterministic_algorithms` (restored after).
 
     Parameters
     ----------
@@ -395,10 +318,14 @@ def train_classifier(model: nn.Module, train, val, *, epochs: int, lr: float, ba
     _check_metric_data(metric, num_classes, val_labels)
     train_inputs = _as_inputs(train.inputs, len(train_labels), "train inputs")
     val_inputs = _as_inputs(val.inputs, len(val_labels), "validation inputs")
-    with torch.random.fork_rng(devices=[]), deterministic_algorithms():
-        torch.manual_seed(int(seed))
-        return _fit(model, train_inputs, train_labels, val_inputs, val_labels, epochs=epochs,
-                    lr=lr, batch_size=batch_size, seed=seed, metric=metric, desc=desc, patience=patience)
+
+    def validate(network):
+        return [score_predictions(metric, val_labels, predict_probs(network, val_inputs))]
+
+    run = fit(model, train_inputs, train_labels, epochs=epochs, lr=lr, batch_size=batch_size, seeds=[seed],
+              validate=validate, patience=patience, callbacks=[Progress(desc)], desc=desc)
+    return TrainingResult(run.state, run.histories[0], int(run.best_epoch[0]), float(run.best_metric[0]),
+                          epochs_run=int(run.epochs_run[0]), stopped_early=bool(run.stopped_early[0]))
 
 
 def head_transfer(train_features, train_labels, val_features, val_labels, test_features, test_labels,
@@ -438,9 +365,6 @@ def head_transfer(train_features, train_labels, val_features, val_labels, test_f
     See Also
     --------
     nclib.convex_head.convex_head_transfer : the same regime solved to convergence.
-
-    See Also
-    --------
     head_transfer_seeds : the same for several seeds at once (faster).
 
     Examples
@@ -465,10 +389,11 @@ def head_transfer_seeds(train_features, train_labels, val_features, val_labels, 
                         patience: int | None = None) -> list[TrainingResult]:
     """:func:`head_transfer` for several seeds at once, one independent head per seed.
 
-    The heads of all seeds are trained together as one batched linear map of shape
-    (S, D, C), with the cross-entropy gradient written out and Adam applied by hand
-    (PyTorch's defaults: betas 0.9 / 0.999, eps 1e-8, bias correction), so a step costs
-    a few tensor operations whatever the number of seeds. Each seed keeps its own
+    The heads of all seeds are trained together as one batched linear map
+    (:class:`nclib.train.LinearHeads`: weight (S, D, C), bias (S, C)) by
+    :func:`nclib.train.fit`, one :class:`torch.optim.Adam` for all of them (Adam is
+    elementwise, so the seeds stay independent), so a step costs a few tensor operations
+    whatever the number of seeds. Each seed keeps its own
     initialisation (:func:`new_head`), its own minibatch order and its own best
     checkpoint: the result for a seed does not depend on the other seeds (up to float
     rounding of the batched products). With ``patience`` each seed stops on its own: its
@@ -523,103 +448,27 @@ def head_transfer_seeds(train_features, train_labels, val_features, val_labels, 
     width = widths.pop()
     heads = [new_head(width, num_classes, seed) for seed in seeds]
     device = torch.device("cpu" if device is None else device)
-    splits = {name: (features.to(device), labels) for name, (features, labels) in splits.items()}
-    return _fit_heads([head.to(device) for head in heads], splits, seeds=seeds, epochs=epochs, lr=lr,
-                      batch_size=batch_size, metric=metric, desc=desc, patience=patience)
+    (train_features, train_labels), (val_features, val_labels), (test_features, test_labels) = (
+        (features.to(device), labels) for features, labels in splits.values())
+    batched = LinearHeads.from_linear(heads).to(device)
 
-
-ADAM_BETAS = (0.9, 0.999)
-ADAM_EPS = 1e-8
-
-
-class _BatchedHeads:
-    """S linear heads as tensors ``weight`` (S, D, C) and ``bias`` (S, 1, C), with Adam state."""
-
-    def __init__(self, heads: list[nn.Linear], lr: float):
+    def validate(network):
         with torch.no_grad():
-            self.weight = torch.stack([head.weight.detach().t() for head in heads]).contiguous()
-            self.bias = torch.stack([head.bias.detach()[None, :] for head in heads]).contiguous()
-        self.lr, self.step_count = lr, 0
-        self.moments = [(torch.zeros_like(p), torch.zeros_like(p)) for p in (self.weight, self.bias)]
+            probs = torch.cat([torch.softmax(network(val_features[start:start + EVAL_BATCH_SIZE]), dim=2)
+                               for start in range(0, len(val_features), EVAL_BATCH_SIZE)], dim=1).cpu().numpy()
+        return [score_predictions(metric, val_labels, seed_probs) for seed_probs in probs]
 
-    def logits(self, features: torch.Tensor) -> torch.Tensor:
-        """(S, B, C) logits of (S, B, D) features, or of shared (N, D) features."""
-        if features.ndim == 2:
-            num_seeds, width, num_classes = self.weight.shape
-            flat = features @ self.weight.permute(1, 0, 2).reshape(width, num_seeds * num_classes)
-            return flat.reshape(len(features), num_seeds, num_classes).transpose(0, 1) + self.bias
-        return torch.baddbmm(self.bias, features, self.weight)
-
-    def train_step(self, features: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-        """One Adam step on mean cross-entropy; returns the (S,) batch losses."""
-        log_probs = torch.log_softmax(self.logits(features), dim=2)
-        losses = -log_probs.gather(2, labels[:, :, None]).mean(dim=(1, 2))
-        gradient = log_probs.exp()
-        gradient.scatter_add_(2, labels[:, :, None], torch.full(labels[:, :, None].shape, -1.0,
-                                                                device=gradient.device))
-        gradient /= labels.shape[1]
-        gradients = (torch.bmm(features.transpose(1, 2), gradient), gradient.sum(dim=1, keepdim=True))
-        self.step_count += 1
-        beta1, beta2 = ADAM_BETAS
-        step_size = self.lr / (1 - beta1 ** self.step_count)
-        correction2 = math.sqrt(1 - beta2 ** self.step_count)
-        for parameter, grad, (mean, square) in zip((self.weight, self.bias), gradients, self.moments):
-            mean.mul_(beta1).add_(grad, alpha=1 - beta1)
-            square.mul_(beta2).addcmul_(grad, grad, value=1 - beta2)
-            parameter.addcdiv_(mean, (square.sqrt() / correction2).add_(ADAM_EPS), value=-step_size)
-        return losses
-
-    def probs(self, features: torch.Tensor) -> np.ndarray:
-        """(S, N, C) softmax probabilities of shared (N, D) features."""
-        chunks = [torch.softmax(self.logits(features[start:start + EVAL_BATCH_SIZE]), dim=2)
-                  for start in range(0, len(features), EVAL_BATCH_SIZE)]
-        return torch.cat(chunks, dim=1).cpu().numpy()
-
-    def state(self, index: int) -> dict:
-        """``state_dict`` of head ``index`` as an ``nn.Linear`` (weight (C, D), bias (C,))."""
-        return {"weight": self.weight[index].t().cpu().clone(), "bias": self.bias[index, 0].cpu().clone()}
-
-
-def _fit_heads(heads, splits, *, seeds, epochs, lr, batch_size, metric, desc, patience=None) -> list[TrainingResult]:
-    train_features, train_labels = splits["train"]
-    val_features, val_labels = splits["validation"]
-    test_features, test_labels = splits["test"]
-    batched = _BatchedHeads(heads, lr)
-    generators = [torch.Generator().manual_seed(seed) for seed in seeds]
-    targets = torch.from_numpy(train_labels).to(train_features.device)
-    best = [dict(value=-math.inf, epoch=0, state=None) for _ in seeds]
-    rows = [[] for _ in seeds]
-    active = [True] * len(seeds)
-    for epoch in progress(range(1, epochs + 1), desc=desc, total=epochs):
-        orders = torch.stack([torch.randperm(len(targets), generator=g) for g in generators])
-        loss_sums = torch.zeros(len(seeds), dtype=torch.float64)
-        for batch in _batches(torch.arange(len(targets)), batch_size):
-            index = orders[:, batch].to(train_features.device)
-            loss_sums += batched.train_step(train_features[index], targets[index]).double() * len(batch)
-        val_probs = batched.probs(val_features)
-        for k in range(len(seeds)):
-            if not active[k]:
-                continue
-            train_loss = float(loss_sums[k]) / len(targets)
-            if not math.isfinite(train_loss):
-                raise ValueError(f"{desc} seed {seeds[k]}: training diverged at epoch {epoch}; lower the lr")
-            val_metric = score_predictions(metric, val_labels, val_probs[k])
-            rows[k].append((epoch, train_loss, val_metric))
-            if val_metric > best[k]["value"]:
-                best[k] = dict(value=val_metric, epoch=epoch, state=batched.state(k))
-            if patience is not None and epoch - best[k]["epoch"] >= patience:
-                active[k] = False
-        if not any(active):
-            break
+    run = fit(batched, train_features, train_labels, epochs=epochs, lr=lr, batch_size=batch_size, seeds=seeds,
+              validate=validate, patience=patience, callbacks=[Progress(desc)], desc=desc, deterministic=False)
     results = []
-    for k in range(len(seeds)):
-        head = heads[k]
-        head.load_state_dict(best[k]["state"])  # copies onto the head's device
+    for k, head in enumerate(heads):
+        state = LinearHeads.linear_state(run.state, k)
+        head.load_state_dict(state)
+        head.to(device)
         test_probs = predict_probs(head, test_features)
-        test_metric = score_predictions(metric, test_labels, test_probs)
-        history = pd.DataFrame(rows[k], columns=["epoch", "train_loss", "val_metric"])
-        results.append(TrainingResult(best[k]["state"], history, best[k]["epoch"], best[k]["value"], test_metric,
-                                      epochs_run=len(rows[k]), stopped_early=not active[k],
+        results.append(TrainingResult(state, run.histories[k], int(run.best_epoch[k]), float(run.best_metric[k]),
+                                      score_predictions(metric, test_labels, test_probs),
+                                      epochs_run=int(run.epochs_run[k]), stopped_early=bool(run.stopped_early[k]),
                                       test_probs=test_probs))
     return results
 
@@ -660,7 +509,7 @@ def full_transfer(model: nn.Module, splits, *, epochs: int, lr: float = 1e-4, ba
         if not hasattr(model, attribute):
             raise ValueError(f"model has no {attribute!r}; see the model contract in nclib.models")
     num_classes = len(splits.train.classes)
-    model.classifier = new_head(int(model.embedding_dim), num_classes, seed).to(_device(model))
+    model.classifier = new_head(int(model.embedding_dim), num_classes, seed).to(device_of(model))
     result = train_classifier(model, splits.train, splits.val, epochs=epochs, lr=lr,
                               batch_size=batch_size, seed=seed, metric=metric, desc=desc, patience=patience)
     test_labels = _as_labels(splits.test.labels, num_classes, "test labels")
@@ -687,7 +536,7 @@ def _trunk_outputs(model, splits, batch_size: int, desc: str) -> dict:
     _check_top_contract(model)
     if not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
         raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
-    device = _device(model)
+    device = device_of(model)
     was_training = model.training
     model.eval()
     outputs = {}
@@ -855,7 +704,7 @@ def top_transfer(model: nn.Module, splits, *, epochs: int, lr: float = 1e-4, bat
             raise ValueError(f"trunk_outputs[{name!r}] has shape {outputs.shape}; expected ({len(labels)}, ...) "
                              f"for the {name} split")
         data[name] = _TrunkData(outputs, labels, list(splits.train.classes))
-    device = _device(model)
+    device = device_of(model)
     top = copy.deepcopy(model.top).to(device)
     top.requires_grad_(True)
     network = TopNetwork(top, new_head(int(model.embedding_dim), num_classes, seed).to(device))

@@ -23,13 +23,7 @@ from nclib.transfer import (
 )
 
 
-@pytest.fixture(autouse=True)
-def _quiet_single_thread(monkeypatch):
-    monkeypatch.setenv("NCLIB_PROGRESS", "0")
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("quiet_single_thread")
 
 
 def blobs(num_classes=3, per_class=40, width=5, distance=6.0, seed=0):
@@ -151,7 +145,7 @@ def test_seeds_trained_together_equal_seeds_trained_alone():
         assert result.test_metric == alone.test_metric
 
 
-def test_hand_written_adam_matches_torch_autograd_and_optimizer():
+def test_batched_heads_match_a_plain_linear_layer_with_torch_adam():
     features, labels = blobs(per_class=16, width=4, seed=6)  # 48 examples, batches of 16
     epochs, lr, batch_size, seed = 5, 0.02, 16, 11
     result = head_transfer(features, labels, features, labels, features, labels, num_classes=3,
