@@ -144,7 +144,7 @@ def subsample_scores(features: dict, labels, names, *, fraction: float = 0.5, nu
                      random_state: int = 0, source_probs: dict | None = None, options=None) -> pd.DataFrame:
     """Recompute scores on random class-stratified subsets of the training samples.
 
-    Subset ``k`` keeps ``fraction`` of every class (:func:`nclib.data.base.stratified_split`
+    Subset ``k`` keeps ``fraction`` of every class (:func:`nclib._sampling.stratified_split`
     with seed ``random_state + k``), the same samples for every model.
 
     Parameters
@@ -175,7 +175,7 @@ def subsample_scores(features: dict, labels, names, *, fraction: float = 0.5, nu
     >>> table.shape, table.subset.unique().tolist()
     ((6, 5), [0, 1, 2])
     """
-    from nclib.data.base import stratified_split
+    from nclib._sampling import stratified_split
 
     if not 0 < fraction < 1:
         raise ValueError(f"fraction must lie in (0, 1), got {fraction!r}")

@@ -6,6 +6,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from nclib._sampling import stratified_split  # noqa: F401  (re-exported: the data splits' sampler)
+
 SPLIT_NAMES = ("train", "val", "test")
 """The names of the parts of :class:`Splits`, in order."""
 
@@ -77,38 +79,3 @@ class Splits:
     def sizes(self) -> dict:
         """Number of examples per split."""
         return {"train": len(self.train), "val": len(self.val), "test": len(self.test)}
-
-
-def stratified_split(labels, fractions, seed: int) -> list[np.ndarray]:
-    """Indices of a seeded, stratified split into parts of the given fractions.
-
-    Parameters
-    ----------
-    labels : array-like of shape (N,)
-    fractions : sequence of float
-        Fractions summing to 1, e.g. ``(0.7, 0.15, 0.15)``.
-    seed : int
-
-    Returns
-    -------
-    list of ndarray
-        One sorted index array per fraction; together a partition of ``range(N)``.
-
-    Examples
-    --------
-    >>> parts = stratified_split([0] * 20 + [1] * 20, (0.7, 0.15, 0.15), seed=0)
-    >>> [len(p) for p in parts]
-    [28, 6, 6]
-    """
-    labels = np.asarray(labels)
-    fractions = np.asarray(fractions, dtype=float)
-    if fractions.min() <= 0 or not np.isclose(fractions.sum(), 1.0):
-        raise ValueError(f"fractions must be positive and sum to 1, got {fractions.tolist()}")
-    rng = np.random.default_rng(seed)
-    parts = [[] for _ in fractions]
-    for value in np.unique(labels):
-        members = rng.permutation(np.flatnonzero(labels == value))
-        bounds = np.floor(np.cumsum(fractions) * len(members) + 0.5).astype(int)
-        for k, (lo, hi) in enumerate(zip(np.r_[0, bounds[:-1]], bounds)):
-            parts[k].extend(members[lo:hi])
-    return [np.sort(np.asarray(p, dtype=np.int64)) for p in parts]

@@ -26,9 +26,11 @@ from pathlib import Path
 
 import numpy as np
 
+from nclib import _sampling
+from nclib._sampling import stratified_split
 from nclib.config import data_dir
 from nclib.data import fetch
-from nclib.data.base import Dataset, Splits, stratified_split
+from nclib.data.base import Dataset, Splits
 from nclib.data.registry import registry_entry
 
 ARCHIVE_NAME = "cifar-10-python.tar.gz"
@@ -197,15 +199,7 @@ def limit_per_class(dataset: Dataset, per_class: int, seed: int = 0) -> Dataset:
     [3, 2]
     """
     _check_positive("per_class", per_class)
-    rng = np.random.default_rng(seed)
-    kept = []
-    for label in range(dataset.num_classes):
-        members = np.flatnonzero(dataset.labels == label)
-        if len(members) > per_class:
-            members = rng.choice(members, size=per_class, replace=False)
-        kept.append(members)
-    index = np.sort(np.concatenate(kept)).astype(np.int64)
-    return dataset.subset(index)
+    return dataset.subset(_sampling.limit_per_class(dataset.labels, per_class, dataset.num_classes, seed))
 
 
 def _check_positive(name: str, value) -> None:

@@ -48,7 +48,8 @@ import pandas as pd
 from nclib.audio import PAPER_SAMPLE_RATE, PAPER_WINDOW_SECONDS, num_frames
 from nclib.config import data_dir
 from nclib.data.audio_files import log_mel_dataset
-from nclib.data.base import Splits, stratified_split
+from nclib._sampling import stratified_split
+from nclib.data.base import Splits
 from nclib.data.fetch import (GIT_BLOB_SHA1, ChecksumError, atomic_path, file_digest, join_parts,
                               safe_extract, verify_file)
 from nclib.data.registry import COLUMNS as REGISTRY_COLUMNS

@@ -13,7 +13,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from nclib.data.base import Dataset, Splits, stratified_split
+from nclib._sampling import stratified_split
+from nclib.data.base import Dataset, Splits
 from nclib.data.cifar10 import limit_per_class
 
 MAX_GREY_LEVEL = 16  # the digits' pixel values run from 0 to 16

@@ -37,6 +37,7 @@ from pathlib import Path
 
 import numpy as np
 
+from nclib._sampling import per_class_parts
 from nclib.config import data_dir
 from nclib.data.base import Dataset, Splits
 from nclib.data.fetch import ChecksumError
@@ -480,20 +481,13 @@ def _resize(images: np.ndarray, size, chunk: int = 4096) -> np.ndarray:
 
 def _balanced_choice(labels: np.ndarray, counts, seed: int, stream: int, part: str) -> list[np.ndarray]:
     """Disjoint, sorted index arrays holding ``counts[k]`` examples of every class."""
-    rng = np.random.default_rng(np.random.SeedSequence([seed, stream]))
-    chosen = [[] for _ in counts]
     for label in range(len(FASHION_MNIST_CLASSES)):
-        members = np.flatnonzero(labels == label)
-        if len(members) < sum(counts):
+        available = int(np.count_nonzero(labels == label))
+        if available < sum(counts):
             raise ValueError(f"per_class asks for {sum(counts)} examples of class "
                              f"{FASHION_MNIST_CLASSES[label]!r} from the official {part} set, "
-                             f"which holds {len(members)}")
-        members = rng.permutation(members)
-        start = 0
-        for k, count in enumerate(counts):
-            chosen[k].append(members[start:start + count])
-            start += count
-    return [np.sort(np.concatenate(parts)).astype(np.int64) for parts in chosen]
+                             f"which holds {available}")
+    return per_class_parts(labels, counts, len(FASHION_MNIST_CLASSES), np.random.SeedSequence([seed, stream]))
 
 
 def _check_part(part) -> None:

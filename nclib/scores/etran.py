@@ -12,7 +12,8 @@ import numpy as np
 from numpy.typing import ArrayLike
 
 from nclib._validation import features_and_labels
-from nclib.scores.hscore import class_means, require_variation
+from nclib.scores._linalg import class_means
+from nclib.scores.hscore import require_variation
 from nclib.scores.ncti import _per_model, normalise_across_pool, validate_pool
 from nclib.scores.sfda import adaptive_shrinkage, lda_log_posteriors, shrunk_covariance, within_class_covariance
 

@@ -6,7 +6,8 @@ import numpy as np
 from numpy.typing import ArrayLike
 
 from nclib._validation import features_and_labels
-from nclib.scores.hscore import class_means, require_variation
+from nclib.scores._linalg import class_means
+from nclib.scores.hscore import require_variation
 
 VARIANTS = ("diagonal", "spherical")
 _CHUNK_ROWS = 8192
@@ -86,7 +87,7 @@ def gbc_score(features: ArrayLike, labels: ArrayLike, variant: str = "diagonal",
     pca_dim : int or None
         ``None`` (default): the features as given. An integer k (the authors use 64):
         first project the features onto their k leading principal directions (exact
-        PCA, :func:`nclib.scores.nleep.principal_components`), as in the pipeline of
+        PCA, :func:`nclib.scores._linalg.principal_components`), as in the pipeline of
         Pándy et al.; the score then no longer sees column scales but is invariant to
         rotations.
 
@@ -133,7 +134,7 @@ def gbc_score(features: ArrayLike, labels: ArrayLike, variant: str = "diagonal",
     features, codes, classes, counts = features_and_labels(features, labels, "gbc_score", 2, invariances)
     require_variation(features, "gbc_score")
     if pca_dim is not None:
-        from nclib.scores.nleep import principal_components, project
+        from nclib.scores._linalg import principal_components, project
 
         _, directions, mean = principal_components(features, pca_dim)
         features = project(features, directions, mean)

@@ -1,7 +1,7 @@
 """H-score (Bao et al. 2019) and its shrinkage-regularised form (Ibrahim et al. 2022).
 
-Also home of two helpers the other covariance-based scores share: :func:`class_means` and
-:func:`centred_gram` (a chunked scatter matrix), and of :func:`ledoit_wolf`.
+Also home of :func:`ledoit_wolf` and of :func:`require_variation`, the check that the
+covariance-based scores share; their linear algebra is in :mod:`nclib.scores._linalg`.
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ from numpy.typing import ArrayLike
 import scipy.linalg
 
 from nclib._validation import features_and_labels
+from nclib.scores._linalg import centred_gram, class_means, pinv_quadratic
 
 _CHUNK_ROWS = 8192
 
@@ -19,40 +20,6 @@ _CHUNK_ROWS = 8192
 INVARIANCES = frozenset({"shift", "isotropic_scale", "rotation", "column_scale", "column_permutation"})
 #: Ledoit-Wolf shrinks towards a multiple of I: shifts, rotations and uniform scaling only.
 SHRINKAGE_INVARIANCES = frozenset({"shift", "isotropic_scale", "rotation", "column_permutation"})
-
-
-def class_means(features: np.ndarray, codes: np.ndarray, counts: np.ndarray) -> np.ndarray:
-    """Mean feature vector of each class, shape (C, D), from one (C, N) x (N, D) product.
-
-    Examples
-    --------
-    >>> class_means(np.array([[0.0], [2.0], [5.0]]), np.array([0, 0, 1]), np.array([2, 1]))
-    array([[1.],
-           [5.]])
-    """
-    onehot = np.zeros((len(counts), features.shape[0]))
-    onehot[codes, np.arange(features.shape[0])] = 1.0
-    return (onehot @ features) / counts[:, None]
-
-
-def centred_gram(features: np.ndarray, mean: np.ndarray) -> np.ndarray:
-    """Scatter matrix :math:`\\sum_i (f_i - m)(f_i - m)^T`, shape (D, D).
-
-    Computed in row chunks, so the centred copy never exceeds a few thousand rows and
-    no cancellation arises from expanding :math:`F^T F - N m m^T`.
-
-    Examples
-    --------
-    >>> centred_gram(np.array([[1.0, 0.0], [3.0, 2.0]]), np.array([2.0, 1.0]))
-    array([[2., 2.],
-           [2., 2.]])
-    """
-    dim = features.shape[1]
-    gram = np.zeros((dim, dim))
-    for start in range(0, features.shape[0], _CHUNK_ROWS):
-        block = features[start:start + _CHUNK_ROWS] - mean
-        gram += block.T @ block
-    return gram
 
 
 def ledoit_wolf(features) -> tuple[np.ndarray, float]:
@@ -122,15 +89,6 @@ def _between_class(features, codes, counts):
     return mean, centred_means, counts / features.shape[0]
 
 
-def _pinv_quadratic(covariance, vectors, rtol):
-    """``sum_c v_c^T pinv(covariance) v_c`` term by term, shape (C,); eigenvalues below
-    ``rtol`` times the largest are treated as zero (the pseudo-inverse)."""
-    eigenvalues, eigenvectors = np.linalg.eigh(covariance)
-    keep = eigenvalues > rtol * eigenvalues[-1]
-    projections = eigenvectors[:, keep].T @ vectors.T  # (r, C)
-    return np.sum(projections**2 / eigenvalues[keep, None], axis=0)
-
-
 def h_score(features: ArrayLike, labels: ArrayLike, rtol: float | None = None) -> float:
     """H-score: how much of the feature covariance the class means explain.
 
@@ -188,7 +146,7 @@ def h_score(features: ArrayLike, labels: ArrayLike, rtol: float | None = None) -
     require_variation(features, "h_score")
     mean, centred_means, weights = _between_class(features, codes, counts)
     covariance = centred_gram(features, mean) / features.shape[0]
-    return float(np.sum(weights * _pinv_quadratic(covariance, centred_means, rtol)))
+    return float(np.sum(weights * pinv_quadratic(covariance, centred_means, rtol)))
 
 
 def shrinkage_h_score(features: ArrayLike, labels: ArrayLike) -> float:
@@ -237,5 +195,5 @@ def shrinkage_h_score(features: ArrayLike, labels: ArrayLike) -> float:
         solved = scipy.linalg.cho_solve(factor, centred_means.T)  # (D, C)
         quadratic = np.sum(centred_means.T * solved, axis=0)
     except np.linalg.LinAlgError:  # alpha = 0 with a singular covariance: pseudo-inverse
-        quadratic = _pinv_quadratic(covariance, centred_means, covariance.shape[0] * np.finfo(float).eps)
+        quadratic = pinv_quadratic(covariance, centred_means, covariance.shape[0] * np.finfo(float).eps)
     return float((1.0 - shrinkage) * np.sum(weights * quadratic))

@@ -54,7 +54,9 @@ import numpy as np
 from numpy.typing import ArrayLike
 from scipy.optimize import minimize_scalar
 
+from nclib._sampling import holdout_split
 from nclib._validation import as_features, check_class_sizes, checked_features, condition, encode_labels
+from nclib.scores._linalg import psd_eigh
 
 TASKS = ("classification", "regression")
 MODES = ("prequential", "validation")
@@ -196,9 +198,7 @@ def _spectrum(features: np.ndarray, targets: np.ndarray, mean: np.ndarray):
     else:
         centred = features - mean
         gram = centred @ centred.T
-    eigenvalues, vectors = np.linalg.eigh(gram)
-    keep = eigenvalues > max(eigenvalues[-1], 0.0) * max(num_samples, dim) * np.finfo(float).eps
-    eigenvalues, vectors = eigenvalues[keep], vectors[:, keep]
+    eigenvalues, vectors = psd_eigh(gram, max(num_samples, dim) * np.finfo(float).eps)
     if num_samples >= dim:
         return eigenvalues, vectors, (vectors.T @ cross) / np.sqrt(eigenvalues)[:, None]
     return eigenvalues, centred.T @ vectors / np.sqrt(eigenvalues), vectors.T @ targets
@@ -527,46 +527,6 @@ def ideal_score(train_features: ArrayLike, train_targets: ArrayLike, val_feature
     """
     return ideal_terms(train_features, train_targets, val_features, val_targets, task=task, mode=mode,
                        num_parameters=num_parameters, complexity_weight=complexity_weight)["value"]
-
-
-def holdout_split(codes, val_fraction: float = 0.25, random_state: int = 0) -> tuple[np.ndarray, np.ndarray]:
-    """Seeded per-class split into a fitting part and a held-out part.
-
-    Each class of n samples holds out ``round(val_fraction * n)`` of them, but at least
-    one when n >= 2 and never all of them, so every class keeps a fitting sample and
-    every class with two or more samples is also judged on held-out data.
-
-    Parameters
-    ----------
-    codes : array-like of shape (N,)
-        Integer class codes.
-    val_fraction : float
-        In (0, 0.5].
-    random_state : int
-
-    Returns
-    -------
-    fit, held_out : ndarray of int64
-        Sorted indices; together a partition of ``range(N)``.
-
-    Examples
-    --------
-    >>> fit, held_out = holdout_split([0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 2])
-    >>> len(fit), len(held_out), sorted(np.asarray([0] * 8 + [1, 1, 2])[held_out].tolist())
-    (8, 3, [0, 0, 1])
-    """
-    if not 0 < val_fraction <= 0.5:
-        raise ValueError(f"val_fraction must lie in (0, 0.5], got {val_fraction!r}")
-    codes = np.asarray(codes)
-    rng = np.random.default_rng(random_state)
-    held_out = []
-    for value in np.unique(codes):
-        members = rng.permutation(np.flatnonzero(codes == value))
-        count = min(max(int(round(val_fraction * len(members))), 1), len(members) - 1)
-        held_out.extend(members[:count])
-    mask = np.zeros(len(codes), dtype=bool)
-    mask[np.asarray(held_out, dtype=np.int64)] = True
-    return np.flatnonzero(~mask), np.flatnonzero(mask)
 
 
 def ideal_holdout_score(features: ArrayLike, labels: ArrayLike, val_fraction: float = 0.25, random_state: int = 0,

@@ -1,7 +1,7 @@
 """Leave-one-out k-nearest-neighbour accuracy on the embeddings.
 
-Also home of :func:`stratified_subsample`, the seeded subsampling that the expensive
-scores (k-NN, NLEEP, PACTran, the linear probe) use to stay within their time budget.
+The queries are a seeded, class-stratified subsample (:func:`nclib._sampling.stratified_subsample`,
+which NLEEP, PACTran and the linear probe use too, to stay within their time budget).
 """
 
 from __future__ import annotations
@@ -9,6 +9,7 @@ from __future__ import annotations
 import numpy as np
 from numpy.typing import ArrayLike
 
+from nclib._sampling import stratified_subsample
 from nclib._validation import features_and_labels
 
 METRICS = ("euclidean", "cosine")
@@ -29,46 +30,6 @@ def invariances_of(metric: str = "euclidean") -> frozenset:
 
 #: Invariances of the default (Euclidean) metric.
 INVARIANCES = invariances_of()
-
-
-def stratified_subsample(codes, max_samples: int | None, random_state=0, min_per_class: int = 1) -> np.ndarray:
-    """Sorted indices of a seeded, class-stratified subsample of about ``max_samples`` rows.
-
-    Every class keeps its share of ``max_samples`` (rounded) but at least
-    ``min_per_class`` rows (or all it has). With ``max_samples=None`` or N at most
-    ``max_samples``, all indices are returned.
-
-    Parameters
-    ----------
-    codes : ndarray of shape (N,)
-        Integer class codes.
-    max_samples : int or None
-    random_state : int or numpy Generator
-    min_per_class : int
-
-    Returns
-    -------
-    ndarray of shape (n,), int64
-
-    Examples
-    --------
-    >>> codes = np.array([0] * 90 + [1] * 10)
-    >>> picked = stratified_subsample(codes, 20, random_state=0)
-    >>> np.bincount(codes[picked]).tolist()
-    [18, 2]
-    """
-    codes = np.asarray(codes)
-    if max_samples is None or codes.shape[0] <= max_samples:
-        return np.arange(codes.shape[0])
-    if max_samples < 1:
-        raise ValueError(f"max_samples must be a positive integer or None, got {max_samples}")
-    rng = np.random.default_rng(random_state)
-    counts = np.bincount(codes)
-    quota = np.round(counts * (max_samples / codes.shape[0])).astype(np.int64)
-    quota = np.minimum(np.maximum(quota, min_per_class), counts)
-    picked = [rng.choice(np.flatnonzero(codes == c), size=quota[c], replace=False)
-              for c in range(len(counts)) if quota[c] > 0]
-    return np.sort(np.concatenate(picked))
 
 
 def _vote(neighbour_codes: np.ndarray, num_classes: int) -> np.ndarray:

@@ -7,8 +7,8 @@ import warnings
 import numpy as np
 from numpy.typing import ArrayLike
 
+from nclib._sampling import stratified_subsample
 from nclib._validation import features_and_labels
-from nclib.scores.knn import stratified_subsample
 from nclib.scores.logme import ConvergenceWarning
 
 #: Standardising every column first makes the probe blind to shifts and per-column scales.

@@ -8,6 +8,7 @@ import numpy as np
 from numpy.typing import ArrayLike
 
 from nclib._validation import class_name, features_and_labels
+from nclib.scores._linalg import psd_eigh
 
 _LOG_2PI = np.log(2.0 * np.pi)
 _GRID_STEP = 0.25  # in log(alpha / beta)
@@ -58,10 +59,9 @@ def _spectrum(features: np.ndarray, onehot: np.ndarray, trust=None):
     present = norms > 0
     graded = present.any() and norms[present].max() > _GRADED_RATIO * norms[present].min()
     plain = gram if num_samples >= dim else features @ features.T
-    eigenvalues, vectors = np.linalg.eigh(plain)
-    keep = eigenvalues > eigenvalues[-1] * max(num_samples, dim) * eps
+    rtol = max(num_samples, dim) * eps  # rank threshold relative to the largest eigenvalue
+    eigenvalues, vectors = psd_eigh(plain, rtol)
     error = eigenvalues[-1] * np.sqrt(min(num_samples, dim)) * eps  # typical absolute error of eigh
-    eigenvalues, vectors = eigenvalues[keep], vectors[:, keep]
     if num_samples >= dim:
         projections = (vectors.T @ (features.T @ onehot)) / np.sqrt(eigenvalues)[:, None]
     else:
@@ -71,17 +71,13 @@ def _spectrum(features: np.ndarray, onehot: np.ndarray, trust=None):
     scale = np.where(present, np.ldexp(1.0, np.frexp(np.where(present, norms, 1.0))[1]), 1.0)  # powers of two
     if num_samples >= dim:
         equilibrated = gram / scale[:, None] / scale[None, :]
-        values, vectors = np.linalg.eigh(equilibrated)
-        keep = values > values[-1] * max(num_samples, dim) * eps
-        values, vectors = values[keep], vectors[:, keep]
+        values, vectors = psd_eigh(equilibrated, rtol)
         root = np.sqrt(values)
         small = (vectors * root).T * scale[None, :]  # M = Lambda^1/2 W^T S, (r, D)
         inner = (vectors.T @ ((features.T @ onehot) / scale[:, None])) / root[:, None]  # U_E^T Y
     else:
         equilibrated = (features / scale) @ (features / scale).T
-        values, vectors = np.linalg.eigh(equilibrated)
-        keep = values > values[-1] * max(num_samples, dim) * eps
-        vectors = vectors[:, keep]
+        _, vectors = psd_eigh(equilibrated, rtol)
         small = vectors.T @ features  # M = U_E^T F, (r, D)
         inner = vectors.T @ onehot
     left, singular, _ = np.linalg.svd(small, full_matrices=False)

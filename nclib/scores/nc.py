@@ -6,19 +6,13 @@ import numpy as np
 from numpy.typing import ArrayLike
 
 from nclib._validation import check_class_sizes, checked_features, condition, encode_labels, real_matrix
+from nclib.scores._linalg import class_means
 
 VARIANTS = ("paper", "reference")
 _CHUNK_ROWS = 256  # rows per block: the centred block stays in cache for its norms
 
 #: Euclidean distances over distances: unchanged by shifts, rotations and uniform rescaling.
 INVARIANCES = frozenset({"shift", "isotropic_scale", "rotation", "column_permutation"})
-
-
-def class_means(features, codes, counts):
-    """Class means, shape (C, D), from integer codes (one ``onehot.T @ features`` product)."""
-    onehot = np.zeros((features.shape[0], len(counts)))
-    onehot[np.arange(features.shape[0]), codes] = 1.0
-    return (onehot.T @ features) / counts[:, None]
 
 
 def distances_to_class_means(features, codes, means) -> np.ndarray:

@@ -13,8 +13,8 @@ import numpy as np
 from numpy.typing import ArrayLike
 
 from nclib._validation import features_and_labels
+from nclib.scores._linalg import principal_components, project
 from nclib.scores.hscore import require_variation
-from nclib.scores.nleep import principal_components, project
 
 _MIN_SHRINKAGE = 1e-10
 

@@ -1,6 +1,6 @@
 """NLEEP: LEEP on the posteriors of a Gaussian mixture fitted to the embeddings (Li et al. 2021).
 
-Also home of :func:`principal_components`, the exact PCA that NLEEP and NCTI share.
+The exact PCA it shares with NCTI and GBC is :func:`nclib.scores._linalg.principal_components`.
 """
 
 from __future__ import annotations
@@ -9,15 +9,14 @@ import warnings
 
 import numpy as np
 from numpy.typing import ArrayLike
-import scipy.sparse.linalg
 
+from nclib._sampling import stratified_subsample
 from nclib._validation import features_and_labels
-from nclib.scores.hscore import centred_gram, require_variation
-from nclib.scores.knn import stratified_subsample
+from nclib.scores._linalg import principal_components, project
+from nclib.scores.hscore import require_variation
 from nclib.scores.leep import leep_score
 from nclib.scores.logme import ConvergenceWarning
 
-_CHUNK_ROWS = 8192
 # EM works on many small (dim x dim) products, for which multi-threaded BLAS mostly pays
 # for synchronisation: on a busy 2-core machine one thread was 8x faster than two.
 COVARIANCE_TYPES = ("full", "diag", "tied", "spherical")
@@ -25,81 +24,6 @@ COVARIANCE_TYPES = ("full", "diag", "tied", "spherical")
 #: PCA coordinates are unchanged (up to sign) by shifts and rotations; the mixture's absolute
 #: covariance regularisation fixes a scale.
 INVARIANCES = frozenset({"shift", "rotation", "column_permutation"})
-
-
-def _top_eigenpairs(symmetric: np.ndarray, count: int):
-    """The ``count`` largest eigenpairs of a symmetric PSD matrix, in decreasing order."""
-    dim = symmetric.shape[0]
-    if dim > 512 and count < dim // 4:  # Lanczos: O(D^2) per step instead of a full eigh
-        start = np.random.default_rng(0).standard_normal(dim)  # fixed start: deterministic
-        try:
-            values, vectors = scipy.sparse.linalg.eigsh(symmetric, k=count, which="LA", v0=start)
-            order = np.argsort(values)[::-1]
-            return values[order], vectors[:, order]
-        except scipy.sparse.linalg.ArpackNoConvergence:
-            pass
-    values, vectors = np.linalg.eigh(symmetric)
-    return values[::-1][:count], vectors[:, ::-1][:, :count]
-
-
-def principal_components(features, num_components: int | None = None, variance_fraction: float | None = None):
-    """Exact, deterministic PCA of the rows of ``features``.
-
-    Keeps the leading principal directions: at most ``num_components``, and if
-    ``variance_fraction`` is given, the fewest that explain at least that fraction of
-    the total variance; directions with numerically zero variance are dropped.
-
-    Parameters
-    ----------
-    features : ndarray of shape (N, D), N >= 2
-    num_components : int, optional
-    variance_fraction : float in (0, 1], optional
-
-    Returns
-    -------
-    variances : ndarray of shape (k,)
-        Variance along each kept direction (divided by N - 1, like scikit-learn's
-        ``explained_variance_``), decreasing.
-    directions : ndarray of shape (D, k)
-        Orthonormal principal directions.
-    mean : ndarray of shape (D,)
-
-    Examples
-    --------
-    >>> variances, directions, mean = principal_components(
-    ...     np.array([[0.0, 0.0], [2.0, 0.0], [4.0, 0.0]]), variance_fraction=0.8)
-    >>> variances.tolist(), np.abs(directions[:, 0]).tolist(), mean.tolist()
-    ([4.0], [1.0, 0.0], [2.0, 0.0])
-    """
-    num_samples, dim = features.shape
-    mean = features.mean(axis=0)
-    covariance = centred_gram(features, mean) / (num_samples - 1)
-    total = float(np.trace(covariance))
-    limit = min(dim, num_samples - 1, num_components or dim)
-    variances, directions = _top_eigenpairs(covariance, limit)
-    keep = variances > max(dim, num_samples) * np.finfo(float).eps * max(total, 0.0)
-    variances, directions = variances[keep], directions[:, keep]
-    if variance_fraction is not None and len(variances):
-        reached = np.cumsum(variances) >= variance_fraction * total * (1 - 1e-12)
-        if reached.any():
-            count = int(np.argmax(reached)) + 1
-            variances, directions = variances[:count], directions[:, :count]
-    return variances, directions, mean
-
-
-def project(features: np.ndarray, directions: np.ndarray, mean: np.ndarray) -> np.ndarray:
-    """``(features - mean) @ directions`` in row chunks, shape (N, k).
-
-    Examples
-    --------
-    >>> project(np.array([[3.0, 1.0]]), np.array([[1.0], [0.0]]), np.array([1.0, 1.0]))
-    array([[2.]])
-    """
-    out = np.empty((features.shape[0], directions.shape[1]))
-    for start in range(0, features.shape[0], _CHUNK_ROWS):
-        rows = slice(start, start + _CHUNK_ROWS)
-        out[rows] = (features[rows] - mean) @ directions
-    return out
 
 
 def _fit_mixture(points, num_components, covariance_type, random_state):

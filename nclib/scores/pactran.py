@@ -9,8 +9,8 @@ from numpy.typing import ArrayLike
 import scipy.optimize
 import scipy.special
 
+from nclib._sampling import stratified_subsample
 from nclib._validation import features_and_labels
-from nclib.scores.knn import stratified_subsample
 from nclib.scores.logme import ConvergenceWarning
 
 _CHUNK_ROWS = 8192

@@ -9,12 +9,11 @@ from __future__ import annotations
 
 import numpy as np
 from numpy.typing import ArrayLike
-import scipy.linalg
-import scipy.sparse.linalg
 import scipy.special
 
 from nclib._validation import features_and_labels
-from nclib.scores.hscore import class_means, require_variation
+from nclib.scores._linalg import class_means, largest_eigenvalue, solve_psd
+from nclib.scores.hscore import require_variation
 
 _CHUNK_ROWS = 8192
 _MIN_SHRINKAGE = 1e-10
@@ -47,18 +46,6 @@ def within_class_covariance(features, codes, means) -> np.ndarray:
     return scatter / features.shape[0]
 
 
-def _largest_eigenvalue(matrix: np.ndarray) -> float:
-    dim = matrix.shape[0]
-    if dim > 256:
-        start = np.random.default_rng(0).standard_normal(dim)  # fixed start vector: deterministic
-        try:
-            return float(scipy.sparse.linalg.eigsh(matrix, k=1, which="LA", v0=start,
-                                                   return_eigenvectors=False)[0])
-        except scipy.sparse.linalg.ArpackNoConvergence:
-            pass
-    return float(np.linalg.eigvalsh(matrix)[-1])
-
-
 def adaptive_shrinkage(within: np.ndarray) -> float:
     """SFDA's regularisation strength :math:`\\lambda = \\max(e^{-5\\,\\sigma_{max}(S_w)}, 10^{-10})`.
 
@@ -71,7 +58,7 @@ def adaptive_shrinkage(within: np.ndarray) -> float:
     >>> bool(np.isclose(adaptive_shrinkage(np.eye(3) * 0.2), np.exp(-1.0)))
     True
     """
-    return max(float(np.exp(-5.0 * _largest_eigenvalue(within))), _MIN_SHRINKAGE)
+    return max(float(np.exp(-5.0 * largest_eigenvalue(within))), _MIN_SHRINKAGE)
 
 
 def shrunk_covariance(within: np.ndarray, shrinkage: float) -> np.ndarray:
@@ -87,16 +74,6 @@ def shrunk_covariance(within: np.ndarray, shrinkage: float) -> np.ndarray:
     shrunk = (1.0 - shrinkage) * within
     shrunk[np.diag_indices(dim)] += shrinkage * np.trace(within) / dim
     return shrunk
-
-
-def _solve_spd(matrix: np.ndarray, right: np.ndarray) -> np.ndarray:
-    """``matrix^{-1} right`` for a symmetric positive (semi-)definite matrix."""
-    try:
-        return scipy.linalg.cho_solve(scipy.linalg.cho_factor(matrix), right)
-    except np.linalg.LinAlgError:  # numerically singular: pseudo-inverse
-        eigenvalues, vectors = np.linalg.eigh(matrix)
-        keep = eigenvalues > matrix.shape[0] * np.finfo(float).eps * eigenvalues[-1]
-        return vectors[:, keep] @ ((vectors[:, keep].T @ right) / eigenvalues[keep, None])
 
 
 def lda_log_posteriors(features, codes, counts, covariance, means) -> np.ndarray:
@@ -129,7 +106,7 @@ def lda_log_posteriors(features, codes, counts, covariance, means) -> np.ndarray
     """
     centre = features.mean(axis=0)
     centred_means = means - centre
-    directions = _solve_spd(covariance, centred_means.T)  # (D, C)
+    directions = solve_psd(covariance, centred_means.T)  # (D, C)
     intercept = (-centre @ directions - 0.5 * np.sum(centred_means * directions.T, axis=1)
                  + np.log(counts / features.shape[0]))
     logits = features @ directions + intercept

@@ -6,7 +6,8 @@ import numpy as np
 from numpy.typing import ArrayLike
 
 from nclib._validation import features_and_labels
-from nclib.scores.hscore import centred_gram, require_variation
+from nclib.scores._linalg import centred_gram
+from nclib.scores.hscore import require_variation
 
 #: Centred Gram determinants: shifts and rotations; eps fixes a scale, so not rescaling.
 INVARIANCES = frozenset({"shift", "rotation", "column_permutation"})
