@@ -1,12 +1,16 @@
-"""The shape of the package: no import cycles, and a core that stays light.
+"""The shape of the package: the layers of the README's module table, no import cycles, a light core.
 
 The import graph is built statically from the source (:mod:`ast`), so imports inside
 functions, which run only when called, count as much as those at the top of a file.
+The layers are read from the README's "Architecture" section, so the table and the
+code cannot drift apart: every module has one row, and no module imports a module of
+a layer listed after its own.
 """
 
 from __future__ import annotations
 
 import ast
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -15,6 +19,7 @@ import pytest
 
 PACKAGE = "nclib"
 ROOT = Path(__file__).resolve().parents[1] / PACKAGE
+README = ROOT.parent / "README.md"
 
 
 def module_files(root: Path = ROOT) -> dict:
@@ -208,3 +213,80 @@ def test_importing_the_core_pulls_in_no_heavy_library(heavy):
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
                             cwd=ROOT.parent)
     assert result.stdout.strip() == "False", f"import nclib imported {heavy}"
+
+
+# ----------------------------------------------------------------------------- the layers
+def readme_layers(readme: Path = README) -> dict:
+    """``{module name: layer}`` from the module table of the README's "Architecture" section.
+
+    Rows look like ``| layer | `nclib/path.py` | concern |``; an empty layer cell continues
+    the layer above. The layers' order is the order in which they first appear.
+    """
+    text = readme.read_text(encoding="utf-8")
+    section = text.split("\n## Architecture\n", 1)[1].split("\n## ", 1)[0]
+    layers, layer = {}, None
+    for line in section.splitlines():
+        cells = [cell.strip() for cell in line.strip().strip("|").split("|")]
+        if len(cells) < 2 or not line.lstrip().startswith("|"):
+            continue
+        match = re.fullmatch(r"`(nclib/[\w/]+\.py)`", cells[1])
+        if not match:
+            continue
+        layer = cells[0] or layer
+        parts = Path(match.group(1)).with_suffix("").parts
+        name = ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+        assert name not in layers, f"{name} has two rows in the README's module table"
+        layers[name] = layer
+    return layers
+
+
+def layer_violations(graph: dict, layers: dict) -> list:
+    """``"<module> (<layer>) imports <target> (<higher layer>)"`` for each upward import.
+
+    The package root is exempt as a target: it holds ``__version__``, which the store reads
+    (:func:`root_imports_are_version_only` checks that nothing else is taken from it).
+    """
+    order = {layer: rank for rank, layer in enumerate(dict.fromkeys(layers.values()))}
+    found = []
+    for module, targets in sorted(graph.items()):
+        for target in sorted(targets - {PACKAGE}):
+            if order[layers[target]] > order[layers[module]]:
+                found.append(f"{module} ({layers[module]}) imports {target} ({layers[target]})")
+    return found
+
+
+def root_imports(root: Path = ROOT) -> list:
+    """``"<module>: <name>"`` for each ``from nclib import <name>`` that takes a non-module from the root."""
+    modules = module_files(root)
+    found = []
+    for module, path in modules.items():
+        if module == PACKAGE:
+            continue
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ImportFrom) and _absolute(module, path.name == "__init__.py", node) == PACKAGE:
+                found += [f"{module}: {alias.name}" for alias in node.names if f"{PACKAGE}.{alias.name}" not in modules]
+    return found
+
+
+def test_the_layer_checker_finds_a_planted_upward_import():
+    graph = {"nclib": set(), "nclib.low": {"nclib"}, "nclib.high": {"nclib.low"}, "nclib.bad": {"nclib.high"}}
+    layers = {"nclib.low": "a", "nclib": "b", "nclib.high": "b", "nclib.bad": "a"}  # order: a below b
+    assert layer_violations(graph, layers) == ["nclib.bad (a) imports nclib.high (b)"]
+
+
+def test_every_module_has_one_row_in_the_readme_table():
+    layers, modules = readme_layers(), set(module_files())
+    assert not modules - set(layers), f"modules missing from the README's module table: {sorted(modules - set(layers))}"
+    assert not set(layers) - modules, f"README rows of modules that do not exist: {sorted(set(layers) - modules)}"
+
+
+def test_no_module_imports_a_module_of_a_higher_layer():
+    layers, graph = readme_layers(), import_graph()
+    unlisted = sorted(set(graph) - set(layers))
+    assert not unlisted, f"modules missing from the README's module table: {unlisted}"
+    violations = layer_violations(graph, layers)
+    assert not violations, "imports from a higher layer:\n" + "\n".join(violations)
+
+
+def test_only_the_version_is_taken_from_the_package_root():
+    assert {entry.split(": ")[1] for entry in root_imports()} <= {"__version__"}

@@ -9,7 +9,6 @@ import numpy as np
 import pandas as pd
 import pytest
 import soundfile
-import torch
 
 from coswara_fixture import write_coswara_fixture
 from nclib.cache import Cache
@@ -23,14 +22,7 @@ ZOO = ["dcase-scenes", "cnn-music", "cnn-speech", "crnn-music", "crnn-speech"]
 SCORES = ("nc", "leep", "logme")
 
 
-@pytest.fixture(autouse=True)
-def _quiet_single_thread(monkeypatch, tmp_path):
-    monkeypatch.setenv("NCLIB_PROGRESS", "0")
-    monkeypatch.setenv("NCLIB_DATA", str(tmp_path / "data"))  # every default cache goes here
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("quiet_single_thread", "isolated_data")  # every default cache in tmp_path
 
 
 # --- tiny copies of the three source data sets, in their published layouts ---------------

@@ -10,13 +10,7 @@ from nclib.experiments.toy import ToyMlp
 from nclib.features import cached_extract, extract
 
 
-@pytest.fixture(autouse=True)
-def _quiet_single_thread(monkeypatch):
-    monkeypatch.setenv("NCLIB_PROGRESS", "0")
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("quiet_single_thread")
 
 
 class Doubler(nn.Module):

@@ -8,12 +8,7 @@ from nclib.models.quick_image import QuickImageNet, image_quick_zoo
 EXPECTED_NAMES = ["vgg-s", "resnet-s", "densenet-s", "xception-s", "mobilenetv2-s", "efficientnet-s"]
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("single_thread")
 
 
 def _num_parameters(model):

@@ -16,41 +16,15 @@ from nclib.experiments.runner import (
     COLUMNS,
     ExperimentConfig,
     get_experiment,
-    pretrained_model,
     run_experiment,
 )
 from nclib.experiments.toy import toy_experiment, toy_source, toy_splits, toy_zoo
+from nclib.models.pretraining import pretrained_model
 
 SCORES = ("nc", "leep", "logme")
 
 
-@pytest.fixture(autouse=True)
-def _quiet_single_thread(monkeypatch):
-    monkeypatch.setenv("NCLIB_PROGRESS", "0")
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
-class CountingCache(Cache):
-    """A cache that counts how often each kind of entry had to be computed."""
-
-    def __init__(self, folder, enabled=True):
-        super().__init__(folder, enabled)
-        self.computed = Counter()
-
-    def _counted(self, kind, compute):
-        def wrapped():
-            self.computed[kind] += 1
-            return compute()
-        return wrapped
-
-    def arrays(self, kind, parts, compute, code=None):
-        return super().arrays(kind, parts, self._counted(kind, compute), code=code)
-
-    def weights(self, kind, parts, compute, code=None):
-        return super().weights(kind, parts, self._counted(kind, compute), code=code)
+pytestmark = pytest.mark.usefixtures("quiet_single_thread")
 
 
 def small_config(**changes):
@@ -109,9 +83,9 @@ def test_toy_run_writes_the_tables_with_the_exact_columns(tmp_path):
     assert results.models.set_index("name").loc["mlp-narrow", "embedding_dim"] == 2
 
 
-def test_a_warm_cache_recomputes_nothing_and_gives_identical_tables(tmp_path):
+def test_a_warm_cache_recomputes_nothing_and_gives_identical_tables(tmp_path, counting_cache):
     config, prepared = small_config()
-    cache = CountingCache(tmp_path)
+    cache = counting_cache(tmp_path)
     cold = run_experiment(config, cache=cache)
     assert cache.computed["features"] == 4 * 3 and cache.computed["head_transfer"] == 4 * 2
     assert cache.computed["full_transfer"] == 4 * 2 and cache.computed["scores"] == len(SCORES)
@@ -125,9 +99,9 @@ def test_a_warm_cache_recomputes_nothing_and_gives_identical_tables(tmp_path):
         pd.testing.assert_frame_equal(cold.tables()[name], warm.tables()[name], check_exact=True)
 
 
-def test_a_changed_setting_recomputes_only_what_depends_on_it(tmp_path):
+def test_a_changed_setting_recomputes_only_what_depends_on_it(tmp_path, counting_cache):
     config, _ = small_config(seeds=(0,))
-    cache = CountingCache(tmp_path)
+    cache = counting_cache(tmp_path)
     run_experiment(config, cache=cache)
     cache.computed.clear()
     run_experiment(dataclasses.replace(config, head_epochs=config.head_epochs + 1), cache=cache)
@@ -213,8 +187,8 @@ def test_registry_resolves_lazily(monkeypatch):
     assert isinstance(get_experiment("direct", "quick"), ExperimentConfig)
 
 
-def test_pretrained_model_caches_the_weights(tmp_path):
-    cache = CountingCache(tmp_path)
+def test_pretrained_model_caches_the_weights(tmp_path, counting_cache):
+    cache = counting_cache(tmp_path)
     spec = toy_zoo()[0]
     settings = dict(epochs=2, lr=0.01, batch_size=32)
     first = pretrained_model(spec, cache, partial(toy_source, "gauss-a"), **settings)
@@ -256,9 +230,9 @@ def test_every_run_keeps_its_test_predictions_and_convergence_record(tmp_path):
     assert len(written) == len(convergence)
 
 
-def test_convex_head_runs_once_per_model_and_is_cached(tmp_path):
+def test_convex_head_runs_once_per_model_and_is_cached(tmp_path, counting_cache):
     config, _ = small_config(seeds=(3, 4), head_solver="convex", l2_grid=(1e-1, 1e-3))
-    cache = CountingCache(tmp_path)
+    cache = counting_cache(tmp_path)
     results = run_experiment(config, cache=cache)
     head = results.transfer.query("regime == 'head'")
     assert len(head) == 4 and set(head.seed) == {0}  # deterministic: one run, recorded as seed 0
@@ -280,9 +254,9 @@ def test_convex_head_runs_once_per_model_and_is_cached(tmp_path):
     assert cache.computed["head_transfer"] == 0
 
 
-def test_patience_enters_the_key_and_stops_runs_early(tmp_path):
+def test_patience_enters_the_key_and_stops_runs_early(tmp_path, counting_cache):
     config, _ = small_config(seeds=(0,), head_epochs=200, full_epochs=200, patience=2)
-    cache = CountingCache(tmp_path)
+    cache = counting_cache(tmp_path)
     results = run_experiment(config, cache=cache)
     convergence = results.convergence
     assert convergence.stopped_early.all() and (convergence.epochs_run < 200).all()
@@ -308,12 +282,12 @@ def test_convergence_check_raises_or_warns_on_late_peaks():
     assert not recorded.convergence.converged.any()
 
 
-def test_a_change_to_the_code_that_computed_an_entry_recomputes_exactly_that_entry(tmp_path, monkeypatch):
+def test_a_change_to_the_code_that_computed_an_entry_recomputes_exactly_that_entry(tmp_path, monkeypatch, counting_cache):
     import nclib.cache as cache_module
     from nclib.experiments import runner
 
     config, _ = small_config(seeds=(0,), full_regime=False)
-    cache = CountingCache(tmp_path / "cache")
+    cache = counting_cache(tmp_path / "cache")
     run_experiment(config, cache=cache)
     first = dict(cache.computed)
     real = cache_module.code_hash

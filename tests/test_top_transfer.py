@@ -1,7 +1,6 @@
 """Regime "top": the last stage and a new head fine-tuned on cached trunk outputs."""
 
 import dataclasses
-from collections import Counter
 
 import numpy as np
 import pytest
@@ -9,19 +8,14 @@ import torch
 from torch import nn
 
 from nclib.cache import Cache
-from nclib.experiments.runner import ExperimentConfig, build_model, run_experiment
+from nclib.experiments.runner import ExperimentConfig, run_experiment
 from nclib.experiments.toy import INPUT_DIM, toy_experiment, toy_splits
 from nclib.models import ModelSpec
+from nclib.models.pretraining import build_model
 from nclib.transfer import TopNetwork, TrainingResult, new_head, top_transfer, trunk_outputs
 
 
-@pytest.fixture(autouse=True)
-def _quiet_single_thread(monkeypatch):
-    monkeypatch.setenv("NCLIB_PROGRESS", "0")
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("quiet_single_thread")
 
 
 class TrunkTopMlp(nn.Module):
@@ -139,18 +133,6 @@ def test_top_transfer_refuses_bad_input(change, message):
 
 
 # ----------------------------------------------------------------------------- the runner
-class CountingCache(Cache):
-    def __init__(self, folder, enabled=True):
-        super().__init__(folder, enabled)
-        self.computed = Counter()
-
-    def arrays(self, kind, parts, compute, code=None):
-        def counted():
-            self.computed[kind] += 1
-            return compute()
-        return super().arrays(kind, parts, counted, code=code)
-
-
 def _zoo():
     return [ModelSpec("narrow", "mlp", lambda: TrunkTopMlp(hidden=12), "none"),
             ModelSpec("wide", "mlp", lambda: TrunkTopMlp(hidden=24, embedding_dim=10), "none")]
@@ -163,8 +145,8 @@ def _config(**changes) -> ExperimentConfig:
     return dataclasses.replace(toy_experiment("quick"), **settings)
 
 
-def test_the_runner_labels_top_runs_top_and_shares_the_trunk_outputs(tmp_path):
-    cache = CountingCache(tmp_path)
+def test_the_runner_labels_top_runs_top_and_shares_the_trunk_outputs(tmp_path, counting_cache):
+    cache = counting_cache(tmp_path)
     results = run_experiment(_config(), cache=cache)
     assert set(results.transfer.regime) == {"head", "top"}
     assert set(results.history.regime) == {"head", "top"} and set(results.convergence.regime) == {"head", "top"}
@@ -175,14 +157,14 @@ def test_the_runner_labels_top_runs_top_and_shares_the_trunk_outputs(tmp_path):
     assert (top["epochs_run"] <= 30).all() and top["stopped_early"].any()
     assert cache.computed["trunk_outputs"] == 2 and cache.computed["top_transfer"] == 4   # once per model
     assert results.config.settings()["fine_tune"] == "top"
-    warm = CountingCache(tmp_path)
+    warm = counting_cache(tmp_path)
     again = run_experiment(_config(), cache=warm)
     assert not warm.computed   # nothing recomputed, trunk outputs not even read
     assert again.transfer.equals(results.transfer)
 
 
-def test_the_fine_tune_setting_enters_the_cache_keys(tmp_path):
-    cache = CountingCache(tmp_path)
+def test_the_fine_tune_setting_enters_the_cache_keys(tmp_path, counting_cache):
+    cache = counting_cache(tmp_path)
     full = run_experiment(_config(fine_tune="full", seeds=(0,)), cache=cache)
     assert set(full.transfer.regime) == {"head", "full"}
     top = run_experiment(_config(seeds=(0,)), cache=cache)

@@ -68,7 +68,7 @@ def shapes_source(per_class: int, num_classes: int, seed: int = 0):
     >>> len(train) + len(val), train.inputs.shape[1:]
     (12, (3, 32, 32))
     """
-    from nclib.data.base import stratified_split
+    from nclib._sampling import stratified_split
     from nclib.data.synthetic_images import shapes_task
 
     data = shapes_task(per_class, seed=seed, size=32, num_classes=num_classes)
@@ -143,7 +143,7 @@ def available_targets() -> list:
 
 
 def _pretrain(spec, cache, settings):
-    from nclib.experiments.runner import pretrained_model
+    from nclib.models.pretraining import pretrained_model
 
     source = partial(shapes_source, settings["source_per_class"], settings["source_classes"])
     return pretrained_model(
@@ -174,7 +174,7 @@ def _quick_pretrained(target, folder, input_size, settings):
     )
     key_parts = {"zoo": "pretrained", "target": target, "input_size": input_size}
     return dict(load_target=partial(quick_target, target, folder), zoo=partial(pretrained_image_zoo, input_size),
-                prepare_model=_load_model, description=description, key_parts=key_parts,
+                prepare_model=_load_model, description=description, key_parts=key_parts, target=TARGETS[target],
                 head_solver=settings["head_solver"], fine_tune=settings["fine_tune"],
                 patience=settings["patience"], convergence_check="raise",
                 head_epochs=settings["head_epochs"], full_epochs=settings["full_epochs"],
@@ -198,7 +198,7 @@ def _quick_in_house(target, folder, settings):
     key_parts["target"] = "digits" if target == "digits" else target
     return dict(load_target=partial(quick_target, target, folder),
                 zoo=partial(image_quick_zoo, settings["source_classes"]),
-                prepare_model=partial(_pretrain, settings=settings), description=description,
+                prepare_model=partial(_pretrain, settings=settings), description=description, target=TARGETS[target],
                 key_parts=key_parts, head_epochs=settings["head_epochs"],
                 full_epochs=settings["full_epochs"], seeds=settings["seeds"], lr=settings["lr"],
                 batch_size=settings["batch_size"])
@@ -283,7 +283,7 @@ def cifar10_experiment(profile: str = "quick", *, target: str = "digits", zoo: s
             f"{len(seeds) if seeds else len(settings['seeds'])} seeds, full fine-tuning."
         )
         fields = dict(load_target=load_target, zoo=paper_zoo, prepare_model=_load_model,
-                      description=description,
+                      description=description, target=f"CIFAR-10 ({train_size:,} / {val_size:,} / 10,000)",
                       key_parts={"weights": weights, "input_mode": input_mode, "train_size": train_size,
                                  "val_size": val_size},
                       head_epochs=settings["head_epochs"], full_epochs=settings["full_epochs"],

@@ -101,7 +101,7 @@ def quick_source(task: str, per_class: int, seed: int = 0, duration: float = 1.0
     ...
     ValueError: per_class must be an integer >= 4 (an 85/15 split per class), got 2
     """
-    from nclib.data.base import stratified_split
+    from nclib._sampling import stratified_split
     from nclib.data.synthetic_audio import synthetic_audio_dataset
     from nclib.experiments.audio_support import standardise_dataset
 
@@ -156,8 +156,9 @@ def quick_target(num_positive: int = QUICK["num_positive"], num_negative: int = 
     >>> splits.sizes(), splits.test.inputs.shape[1], len(report), len(report.skipped())
     ({'train': 9, 'val': 3, 'test': 9}, 9600, 25, 4)
     """
+    from nclib._sampling import stratified_split
     from nclib.cache import Cache
-    from nclib.data.base import Splits, stratified_split
+    from nclib.data.base import Splits
     from nclib.data.synthetic_audio import task_classes
     from nclib.experiments.audio_support import synthetic_cough_files, waveform_dataset
 
@@ -261,7 +262,7 @@ def zoo_table(specs) -> "pd.DataFrame":  # noqa: F821
 def _quick_pretrained(spec, cache, settings, sources: dict):
     """Pre-train (or load) one model; ``sources`` keeps each generated source task, so the
     two models that share a task do not generate it twice."""
-    from nclib.experiments.runner import pretrained_model
+    from nclib.models.pretraining import pretrained_model
 
     task = spec.source_task
     per_class = settings["source_per_class"][task]
@@ -318,9 +319,9 @@ def paper_source(task: str, root=None, frames: int | None = None, seed: int = 0,
     ...
     FileNotFoundError: no genres/<genre>/*.wav under /no/such/folder; ...
     """
+    from nclib._sampling import stratified_split
     from nclib.cache import Cache
     from nclib.data.audio_sources import load_source_task
-    from nclib.data.base import stratified_split
     from nclib.experiments.audio_support import standardise_dataset
 
     cache = Cache() if cache is None else cache
@@ -375,7 +376,7 @@ def paper_target(root=None, frames: int | None = None, seed: int = 0, cache=None
 
 
 def _paper_pretrained(spec, cache, settings, source_root, source_frames):
-    from nclib.experiments.runner import pretrained_model
+    from nclib.models.pretraining import pretrained_model
 
     task = spec.source_task
     frames = source_frames.get(task) if isinstance(source_frames, dict) else source_frames
@@ -487,6 +488,9 @@ def coswara_experiment(profile: str = "quick", *, root=None, source_root=None, s
             settings.update(full_regime=True, fine_tune="top", seeds=settings["top_seeds"],
                             full_epochs=settings["top_epochs"], patience=settings["top_patience"])
         description = quick_description(settings, seeds)
+        sizes = _split_sizes(settings["num_positive"], settings["num_negative"], settings["split"])
+        target = (f"procedural cough-like binary clips ({settings['num_positive']:,} positive, "
+                  f"{settings['num_negative']:,} negative; {sizes[0]:,} / {sizes[1]:,} / {sizes[2]:,})")
     elif profile == "paper":
         if fine_tune is not None:
             raise ValueError("the paper profile fine-tunes every weight; fine_tune applies to the quick profile")
@@ -499,6 +503,7 @@ def coswara_experiment(profile: str = "quick", *, root=None, source_root=None, s
         key_parts = {"pretrain_epochs": settings["pretrain_epochs"], "pretrain_lr": settings["pretrain_lr"],
                      "pretrain_batch_size": settings["pretrain_batch_size"], "frames": frames,
                      "source_frames": source_frames, "source_classes": source_classes, "input_map": INPUT_MAP}
+        target = "Coswara cough-heavy recordings with an RT-PCR result (70 / 15 / 15 split)"
         description = (
             "Paper profile: Coswara cough-heavy recordings of the participants with an RT-PCR result "
             "(48 kHz, 64-band log-mel, 100 ms windows, 50 % overlap, 70/15/15 split); the five models of "
@@ -515,7 +520,8 @@ def coswara_experiment(profile: str = "quick", *, root=None, source_root=None, s
         prepare_model=prepare, head_epochs=head_epochs or settings["head_epochs"],
         full_epochs=full_epochs or settings["full_epochs"],
         seeds=tuple(seeds) if seeds is not None else settings["seeds"], lr=settings["lr"],
-        batch_size=settings["batch_size"], scores=scores, description=description, key_parts=key_parts,
+        batch_size=settings["batch_size"], scores=scores, description=description, target=target,
+        key_parts=key_parts,
         full_regime=settings.get("full_regime", True), head_solver=settings.get("head_solver", "adam"),
         fine_tune=settings.get("fine_tune", "full"), patience=settings.get("patience"),
         convergence_check=settings.get("convergence_check", "record"),

@@ -171,7 +171,7 @@ def prepare_toy_model(spec: ModelSpec, cache, pretrain_epochs: int):
     >>> model.embedding_dim
     16
     """
-    from nclib.experiments.runner import build_model, pretrained_model
+    from nclib.models.pretraining import build_model, pretrained_model
 
     if spec.source_task == "none":
         return build_model(spec, seed=0).eval()
@@ -201,5 +201,6 @@ def toy_experiment(profile: str = "quick"):
         description=("Toy smoke test: four tiny MLPs (three pre-trained on 6-class Gaussian source "
                      "tasks, one random) transferred to a 3-class Gaussian target in 8 dimensions "
                      "(90/45/45 examples). The numbers say nothing about real models."),
+        target="a 3-class Gaussian target in 8 dimensions (90 / 45 / 45 examples)",
         key_parts={"pretrain_epochs": settings["pretrain_epochs"], "pretrain_lr": LEARNING_RATE},
     )
