@@ -15,6 +15,14 @@ foreign file) or a parse error is a **miss**: the entry is deleted, the fact is 
 changed, never with an array member dropped. Arrays are read with
 ``allow_pickle=False`` and weights with ``torch.load(weights_only=True)``.
 
+**Several writers.** Workers of a cluster may compute the same entry at once. Writing and
+deleting an entry hold an exclusive lock on ``<kind>/.<key><suffix>.lock`` (``flock``,
+which Linux maps to a POSIX lock on NFS; the file exists only while held), and the first
+complete entry wins: a writer that finds a valid entry under the lock keeps it and writes
+nothing, and a reader that sees a payload without its digest (a writer between the two
+renames) re-checks under the lock before deleting anything. So a payload is never paired with another writer's digest, and
+an entry, once valid, is never replaced.
+
 **Orphans.** A killed writer leaves a temporary ``.<name>.<random>.part`` file. Those not
 modified for :data:`nclib._io.ORPHAN_AGE_SECONDS` are deleted when a :class:`Cache` is
 opened, and by ``python -m nclib cache clear``; ``python -m nclib cache info`` lists the
@@ -27,8 +35,10 @@ import hashlib
 import importlib.util
 import json
 import logging
+import os
 import time
 from collections.abc import Iterable
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Callable
 
@@ -178,6 +188,64 @@ class _Miss(Exception):
     """Internal: the stored entry cannot be used."""
 
 
+LOCK_SUFFIX = ".lock"
+"""Suffix of the (empty, hidden) lock file next to each entry: ``.<key><suffix>.lock``."""
+
+
+def lock_path(path) -> Path:
+    """The lock file that serialises writers and deleters of the entry ``path``."""
+    path = Path(path)
+    return path.with_name(f".{path.name}{LOCK_SUFFIX}")
+
+
+@contextmanager
+def entry_lock(path):
+    """Hold an exclusive lock on the entry ``path`` (a no-op where ``fcntl`` is missing).
+
+    The lock file exists only while the lock is held: its holder deletes it before
+    releasing, and a waiter that then wins the lock on the deleted file tries again.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> entry = Path(tempfile.mkdtemp()) / "demo" / "abc.npz"
+    >>> with entry_lock(entry):
+    ...     lock_path(entry).is_file()
+    True
+    >>> lock_path(entry).exists()
+    False
+    """
+    try:
+        import fcntl
+    except ImportError:  # Windows: single-writer semantics only
+        yield
+        return
+    lock = lock_path(path)
+    lock.parent.mkdir(parents=True, exist_ok=True)
+    while True:
+        descriptor = os.open(lock, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(descriptor, fcntl.LOCK_EX)
+            held = os.fstat(descriptor).st_ino == os.stat(lock).st_ino
+        except FileNotFoundError:  # its holder deleted it: try again on a new one
+            held = False
+        except BaseException:
+            os.close(descriptor)
+            raise
+        if held:
+            break
+        os.close(descriptor)
+    try:
+        yield
+    finally:
+        try:
+            if os.stat(lock).st_ino == os.fstat(descriptor).st_ino:
+                lock.unlink()
+        except OSError:
+            pass
+        os.close(descriptor)  # releases the lock
+
+
 # ----------------------------------------------------------------------------- the cache
 class Cache:
     """On-disk store under ``folder`` (default ``$NCLIB_DATA/cache``), one payload + digest per entry.
@@ -237,13 +305,27 @@ class Cache:
         return path.with_name(path.name + DIGEST_SUFFIX)
 
     # ------------------------------------------------------------------ reading and writing
+    def _verifies(self, path: Path) -> bool:
+        """Whether ``path`` and its digest are both there and agree."""
+        try:
+            return path.is_file() and sha256_file(path) == self.digest_path(path).read_text().strip()
+        except (OSError, UnicodeDecodeError):
+            return False
+
     def _discard(self, path: Path, why: str) -> None:
-        logger.warning("cache entry %s %s: recomputing", path, why)
-        for stale in (path, self.digest_path(path)):
-            try:
-                stale.unlink(missing_ok=True)
-            except OSError:
-                pass
+        try:
+            with entry_lock(path):
+                if self._verifies(path):  # a concurrent writer completed the entry meanwhile
+                    logger.info("cache entry %s completed by another writer while being read", path)
+                    return
+                logger.warning("cache entry %s %s: recomputing", path, why)
+                for stale in (path, self.digest_path(path)):
+                    try:
+                        stale.unlink(missing_ok=True)
+                    except OSError:
+                        pass
+        except OSError as error:  # a read-only folder: cannot lock or delete; still a miss
+            logger.warning("cache entry %s %s and cannot be deleted (%s): recomputing", path, why, error)
 
     def _load(self, path: Path, parse: Callable):
         """Parse ``path`` through ``parse(handle)`` if its digest verifies; else raise _Miss."""
@@ -271,10 +353,13 @@ class Cache:
             raise _Miss from None
 
     def _store(self, path: Path, write: Callable[[Path], None]) -> None:
-        with atomic_write(path) as temporary:
-            write(temporary)
-            digest = sha256_file(temporary)
-        write_bytes_atomic(self.digest_path(path), f"{digest}\n".encode())
+        with entry_lock(path):
+            if self._verifies(path):  # another writer stored it first: keep theirs (idempotent)
+                return
+            with atomic_write(path) as temporary:
+                write(temporary)
+                digest = sha256_file(temporary)
+            write_bytes_atomic(self.digest_path(path), f"{digest}\n".encode())
 
     def arrays(self, kind: str, parts: dict, compute: Callable[[], dict], code=None) -> dict:
         """Return the cached dict of arrays, computing and storing it on a miss.
@@ -346,7 +431,8 @@ class Cache:
             return
         for kind_folder in sorted(p for p in self.folder.iterdir() if p.is_dir()):
             for path in sorted(kind_folder.iterdir()):
-                if path.is_file() and not is_temporary(path) and not path.name.endswith(DIGEST_SUFFIX):
+                if (path.is_file() and not is_temporary(path) and not path.name.endswith(DIGEST_SUFFIX)
+                        and not path.name.startswith(".")):
                     yield kind_folder.name, path, self.digest_path(path)
 
     def info(self) -> pd.DataFrame:

@@ -4,6 +4,8 @@
     Run a registered experiment (``toy``, ``cifar10``, ``coswara``) at a profile and
     write ``scores.csv``, ``transfer.csv``, ``evaluation.csv`` (and ``history.csv``,
     ``models.csv``, ``run.json``) to ``--out`` (default ``results/NAME-PROFILE``).
+    ``--executor sequential|processes|dask [--scheduler ADDRESS]`` chooses where its
+    units of work run (:mod:`nclib.experiments.executors`; same tables).
 ``models --domain image|audio``
     Print a zoo: name, family, source task, parameter count, embedding width (for images,
     first the zoo of genuinely pre-trained networks with their weight files, then the in-house zoo).
@@ -73,6 +75,11 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--seeds", type=int, default=None, metavar="N", help="use seeds 0..N-1")
     run.add_argument("--no-cache", action="store_true", help="recompute everything, store nothing")
     run.add_argument("--device", default=None, help="torch device for models and heads (default cpu)")
+    run.add_argument("--executor", choices=("sequential", "processes", "dask"), default="sequential",
+                     help="where the units of work run: this process (default), local processes, or Dask "
+                          "(a LocalCluster, or the scheduler of --scheduler)")
+    run.add_argument("--scheduler", default=None, metavar="ADDRESS",
+                     help="Dask scheduler address, e.g. tcp://host:8786 (only with --executor dask)")
 
     models = commands.add_parser("models", help="print a model zoo")
     models.add_argument("--domain", choices=sorted(ZOOS), required=True)
@@ -124,17 +131,35 @@ def _run(args) -> int:
 
     _check_writable_folder(out, "--out")  # before any long work
     _check_writable_folder(data_dir(), "the data folder ($NCLIB_DATA)")
+    executor = _executor(args)
     try:
-        results = run_experiment(config, out=out, cache=Cache(enabled=not args.no_cache))
+        results = run_experiment(config, out=out, cache=Cache(enabled=not args.no_cache), executor=executor)
     except (FileNotFoundError, ValueError) as error:  # missing data, or data the run cannot use
         return _fail(error, 1)
+    finally:
+        executor.close()
     summary = results.evaluation.query("measure in ['abs_pearson', 'kendall', 'relative_top1']")
-    print(config.description)
+    print(config.summary(models=list(results.models["name"])))
     print(results.mean_transfer().to_string(index=False))
     print(summary.pivot_table(index=["score", "regime"], columns="measure", values="value").round(3).to_string())
     tables = ", ".join(sorted(p.name for p in out.iterdir() if p.suffix in (".csv", ".json")))
     print(f"wrote {tables} and embeddings/<model>.npz to {out}")
     return 0
+
+
+def _executor(args):
+    """The executor of ``run --executor/--scheduler``; a :class:`UsageError` if it cannot start."""
+    from nclib.experiments.executors import get_executor
+
+    if args.scheduler is not None and args.executor != "dask":
+        raise UsageError("--scheduler needs --executor dask")
+    try:
+        return get_executor(args.executor, scheduler=args.scheduler)
+    except ImportError as error:
+        raise UsageError(str(error)) from None
+    except (OSError, TimeoutError) as error:  # no scheduler at the address (or it does not answer)
+        where = args.scheduler if args.scheduler is not None else "a local cluster"
+        raise UsageError(f"cannot reach the Dask scheduler at {where}: {' '.join(str(error).split())}") from None
 
 
 def _load_zoo(domain: str, zoos: dict | None = None):

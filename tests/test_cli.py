@@ -8,22 +8,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-import torch
 
 from nclib import cli
 from nclib.experiments import runner
 from nclib.scores import REGISTRY, ScoreInfo
 
 
-@pytest.fixture(autouse=True)
-def _isolated(monkeypatch, tmp_path):
-    monkeypatch.setenv("NCLIB_PROGRESS", "0")
-    monkeypatch.setenv("NCLIB_DATA", str(tmp_path / "data"))
-    monkeypatch.delenv("NCLIB_PROFILE", raising=False)
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("quiet_single_thread", "isolated_data")
 
 
 def save(path, array):

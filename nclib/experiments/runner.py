@@ -37,6 +37,8 @@ from nclib.cache import Cache, fingerprint
 from nclib.config import PROFILES
 from nclib.data.fetch import atomic_path
 from nclib.evaluate import evaluate_run, mean_performance
+from nclib.models.pretraining import CODE as PRETRAINING_CODE
+from nclib.models.pretraining import build_model
 from nclib.progress import progress
 from nclib.scores import REGISTRY, compute_scores
 
@@ -56,10 +58,10 @@ COLUMNS = {
 """Columns of each results table (in memory)."""
 
 CODE = {
-    "pretrained": ("nclib.models", "nclib.transfer"),
+    "pretrained": PRETRAINING_CODE,  # ("nclib.models", "nclib.transfer", "nclib.train"), used by pretrained_model
     "model_info": ("nclib.models",),
-    "head": ("nclib.convex_head", "nclib.transfer"),
-    "fine_tune": ("nclib.transfer", "nclib.models"),
+    "head": ("nclib.convex_head", "nclib.transfer", "nclib.train"),
+    "fine_tune": ("nclib.transfer", "nclib.train", "nclib.models"),
     "scores": ("nclib.scores", "nclib._validation"),
 }
 """The modules whose source code enters each kind of cache key (:func:`nclib.cache.code_hash`):
@@ -104,7 +106,7 @@ class ExperimentConfig:
     prepare_model : callable
         ``prepare_model(spec, cache) -> torch.nn.Module`` with its source weights
         (pre-trained and cached in the quick profile, loaded in the paper one); see
-        :func:`pretrained_model`. Called only on cache misses, and once more per seed
+        :func:`nclib.models.pretraining.pretrained_model`. Called only on cache misses, and once more per seed
         for full fine-tuning, which modifies the model it receives (top fine-tuning
         trains a copy of the top and needs no fresh model).
     head_epochs, full_epochs : int
@@ -143,7 +145,10 @@ class ExperimentConfig:
     score_options : mapping of str to dict
         Keyword options per score name (enter the cache key).
     description : str
-        What data and models produced the results (chapters show it).
+        What data and models produced the results, as prose (chapters show it).
+    target : str
+        The target data in a few words (e.g. ``"CIFAR-10 (40,000 / 10,000 / 10,000)"``);
+        shown by :meth:`summary`, not part of cache keys.
     key_parts : mapping
         JSON-serialisable settings that change the results but are not fields here
         (pre-training epochs, input handling, ...); they enter every cache key.
@@ -182,6 +187,7 @@ class ExperimentConfig:
     scores: tuple | None = None
     score_options: Mapping = field(default_factory=dict)
     description: str = ""
+    target: str = ""
     key_parts: Mapping = field(default_factory=dict)
     feature_batch_size: int = 256
     device: str = "cpu"
@@ -242,6 +248,59 @@ class ExperimentConfig:
         """The scores this experiment computes (``scores``, or every registered one)."""
         return tuple(REGISTRY) if self.scores is None else self.scores
 
+    def summary(self, models=None) -> str:
+        """What this run is, in a few lines: profile, target data, zoo, regimes, seeds, solver, epochs.
+
+        The one description of a run that the command line prints, ``run.json`` records
+        (``"summary"``) and chapters show; ``description`` follows as its last paragraph.
+
+        Parameters
+        ----------
+        models : sequence of str, optional
+            The zoo's model names; by default ``zoo()`` is called for them (which builds
+            no model), and if that fails the zoo is described as not listed.
+
+        Returns
+        -------
+        str
+
+        Examples
+        --------
+        >>> from nclib.experiments.toy import toy_experiment
+        >>> print(toy_experiment("quick").summary().splitlines()[0])
+        toy experiment, quick profile; transfer measured by test accuracy
+        """
+        if models is None:
+            try:
+                models = [spec.name for spec in self.zoo()]
+            except Exception:  # noqa: BLE001 -- a zoo that cannot be listed here (missing optional package)
+                models = None
+        zoo = "not listed" if models is None else f"{len(models)} models: {', '.join(models)}"
+        adam = f"Adam, lr {self.lr:g}, batch {self.batch_size}"
+        stop = (f"early stopping after {self.patience} epochs without improvement, cap {{}} epochs"
+                if self.patience is not None else "{} epochs")
+        if self.head_solver == "convex":
+            head = "head: L2-penalised logistic regression solved to convergence (L2 chosen on validation)"
+        else:
+            head = f"head: {adam}, {stop.format(self.head_epochs)}"
+        regimes = [head]
+        if self.full_regime:
+            what = "every weight" if self.fine_tune == "full" else "last stage + new head on the frozen trunk"
+            regimes.append(f"{self.fine_tune} ({what}): {adam}, {stop.format(self.full_epochs)}")
+        seeds = ", ".join(str(s) for s in self.seeds)
+        scores = (f"every registered score ({len(REGISTRY)})" if self.scores is None
+                  else ", ".join(self.scores))
+        metric = {"auroc": "AUROC"}.get(self.metric, self.metric)
+        lines = [f"{self.name} experiment, {self.profile} profile; transfer measured by test {metric}",
+                 f"target: {self.target or 'see below'}",
+                 f"zoo: {zoo}",
+                 "regimes: " + "; ".join(regimes),
+                 f"seeds: {seeds} ({len(self.seeds)})",
+                 f"scores: {scores}"]
+        if self.description:
+            lines.append(self.description)
+        return "\n".join(lines)
+
 
 @dataclass
 class Results:
@@ -301,6 +360,65 @@ class Results:
         """Seed-averaged test metric: columns ``model, regime, metric, value``."""
         return mean_performance(self.transfer)
 
+    def embedding(self, model: str, split: str = "train") -> dict:
+        """One model's embeddings of one split: ``{"features": (n, D) float32, "labels": (n,)}``.
+
+        Parameters
+        ----------
+        model : str
+        split : {"train", "val", "test"}
+
+        Returns
+        -------
+        dict
+
+        Raises
+        ------
+        KeyError
+            A model or split the run does not hold.
+
+        Examples
+        --------
+        >>> arrays = {"train_features": np.zeros((2, 3), np.float32), "train_labels": np.arange(2)}
+        >>> run = Results(None, *[pd.DataFrame()] * 5, embeddings={"m": arrays})
+        >>> run.embedding("m")["features"].shape
+        (2, 3)
+        """
+        if model not in self.embeddings:
+            raise KeyError(f"no embeddings of model {model!r}; the run holds {sorted(self.embeddings)}")
+        arrays = self.embeddings[model]
+        if f"{split}_features" not in arrays:
+            raise KeyError(f"no {split!r} split; splits: {list(SPLITS)}")
+        return {"features": arrays[f"{split}_features"], "labels": arrays[f"{split}_labels"]}
+
+    def features(self, split: str = "train") -> dict:
+        """Every model's embeddings of one split, ``{model: (n, D) array}``, in zoo order.
+
+        The labels (the same for every model) are :meth:`labels`.
+
+        Examples
+        --------
+        >>> arrays = {"train_features": np.zeros((2, 3), np.float32), "train_labels": np.arange(2)}
+        >>> run = Results(None, *[pd.DataFrame()] * 5, embeddings={"m": arrays})
+        >>> {name: array.shape for name, array in run.features().items()}
+        {'m': (2, 3)}
+        """
+        return {model: self.embedding(model, split)["features"] for model in self.embeddings}
+
+    def labels(self, split: str = "train") -> np.ndarray:
+        """The target labels of one split (aligned with :meth:`features`).
+
+        Examples
+        --------
+        >>> arrays = {"train_features": np.zeros((2, 3), np.float32), "train_labels": np.arange(2)}
+        >>> run = Results(None, *[pd.DataFrame()] * 5, embeddings={"m": arrays})
+        >>> run.labels().tolist()
+        [0, 1]
+        """
+        if not self.embeddings:
+            raise KeyError("the run holds no embeddings")
+        return self.embedding(next(iter(self.embeddings)), split)["labels"]
+
     def write(self, out) -> dict:
         """Write ``<table>.csv`` (columns :data:`CSV_COLUMNS`), ``run.json`` and
         ``embeddings/<model>.npz`` atomically.
@@ -320,7 +438,8 @@ class Results:
             with atomic_path(paths[name]) as temporary:
                 table[CSV_COLUMNS[name]].to_csv(temporary, index=False)
         paths["run"] = out / "run.json"
-        record = {**self.config.settings(), "description": self.config.description}
+        record = {**self.config.settings(), "description": self.config.description,
+                  "summary": self.config.summary(models=list(self.models["name"]))}
         with atomic_path(paths["run"]) as temporary:
             temporary.write_text(json.dumps(record, indent=2) + "\n")
         for model, arrays in self.embeddings.items():
@@ -334,91 +453,6 @@ class Results:
 
 
 # ----------------------------------------------------------------------------- models
-def build_model(spec, seed: int = 0):
-    """``spec.build()`` with torch's global generator seeded, so the initialisation repeats.
-
-    The caller's random state is restored afterwards (:func:`torch.random.fork_rng`).
-
-    Examples
-    --------
-    >>> from nclib.experiments.toy import toy_zoo
-    >>> a, b = build_model(toy_zoo()[0], seed=1), build_model(toy_zoo()[0], seed=1)
-    >>> bool((a.classifier.weight == b.classifier.weight).all())
-    True
-    """
-    import torch
-
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(int(seed))
-        return spec.build()
-
-
-def _source_parts(source):
-    """(train, val) of a source task given as Splits or a pair of datasets."""
-    if hasattr(source, "train") and hasattr(source, "val"):
-        return source.train, source.val
-    if isinstance(source, (tuple, list)) and len(source) == 2:
-        return source
-    raise ValueError("load_source must return Splits or a (train, val) pair of datasets")
-
-
-def pretrained_model(spec, cache: Cache, load_source: Callable, *, epochs: int, lr: float,
-                     batch_size: int, seed: int = 0, key_parts: Mapping | None = None):
-    """A model of the zoo pre-trained on its source task, with the weights cached.
-
-    On a miss the model is built (:func:`build_model` with ``seed``), trained with
-    :func:`nclib.transfer.train_classifier` on the source task's train split, checkpointed
-    on its validation accuracy, and its ``state_dict`` stored; on a hit it is rebuilt and
-    the stored weights loaded (``torch.load(weights_only=True)``). The source data are
-    loaded only on a miss; they are identified by ``spec.source_task`` and ``key_parts``.
-
-    Parameters
-    ----------
-    spec : nclib.models.ModelSpec
-    cache : nclib.cache.Cache
-    load_source : callable
-        ``load_source() -> Splits`` (or a ``(train, val)`` pair) of the source task.
-    epochs, lr, batch_size, seed : int, float, int, int
-        Pre-training settings (all enter the key).
-    key_parts : mapping, optional
-        Anything else that changes the weights (e.g. the source data's size).
-
-    Returns
-    -------
-    torch.nn.Module
-        In eval mode.
-
-    Examples
-    --------
-    >>> from functools import partial
-    >>> from nclib.experiments.toy import toy_source, toy_zoo
-    >>> model = pretrained_model(toy_zoo()[0], Cache(enabled=False), partial(toy_source, "gauss-a"),
-    ...                          epochs=1, lr=0.01, batch_size=32)
-    >>> model.training
-    False
-    """
-    from nclib.transfer import train_classifier
-
-    parts = {"model": spec.name, "family": spec.family, "source_task": spec.source_task, "epochs": epochs,
-             "lr": lr, "batch_size": batch_size, "seed": seed, **dict(key_parts or {})}
-    trained = {}
-
-    def compute() -> dict:
-        model = build_model(spec, seed)
-        train, val = _source_parts(load_source())
-        result = train_classifier(model, train, val, epochs=epochs, lr=lr, batch_size=batch_size,
-                                  seed=seed, metric="accuracy", desc=f"pre-train {spec.name}")
-        trained["model"] = model
-        return result.state
-
-    state = cache.weights("pretrained", parts, compute, code=CODE["pretrained"])
-    model = trained.get("model")
-    if model is None:
-        model = build_model(spec, seed)
-        model.load_state_dict(state)
-    return model.eval()
-
-
 class _LazyModel:
     """Calls ``prepare_model`` only when a cache miss needs the model, at most once."""
 
@@ -588,34 +622,36 @@ def _top_run(config, cache, parts, model: _LazyModel, trunk: _TrunkOutputs, spli
     return cache.arrays("top_transfer", parts, compute, code=CODE["fine_tune"])
 
 
-def _pool_scores(config, cache, base: dict, pool: dict, labels) -> pd.DataFrame:
-    """Every chosen score over the pool ``{model: train features and source_probs}``."""
-    train = pool
-    tables = []
-    for score in progress(config.score_names(), desc=f"{config.name} scores"):
-        options = dict(config.score_options.get(score, {}))
-        # the key holds the options in force, registry defaults included, so changing a
-        # default recomputes the score instead of returning a stale value
-        effective = {**REGISTRY[score].options, **options}
-        parts = {**base, "score": score, "options": effective, "models": list(train)}
-
-        def compute(score=score, options=options) -> dict:
-            try:
-                table = compute_scores({m: f["features"] for m, f in train.items()}, labels,
-                                       source_probs={m: f["source_probs"] for m, f in train.items()},
-                                       names=[score], options={score: options})
-            except ValueError as error:
-                raise ValueError(f"score {score!r} failed on the {config.name} training embeddings: {error}") from error
-            return {"model": table["model"].to_numpy(str), "value": table["value"].to_numpy(np.float64),
-                    "seconds": table["seconds"].to_numpy(np.float64)}
-
-        stored = cache.arrays("scores", parts, compute, code=CODE["scores"])
-        tables.append(pd.DataFrame({"model": stored["model"].astype(str), "score": score,
-                                    "value": stored["value"], "seconds": stored["seconds"]}))
-    return pd.concat(tables, ignore_index=True)[COLUMNS["scores"]]
+def _score_parts(config, base: dict, score: str, models) -> dict:
+    options = dict(config.score_options.get(score, {}))
+    # the key holds the options in force, registry defaults included, so changing a
+    # default recomputes the score instead of returning a stale value
+    effective = {**REGISTRY[score].options, **options}
+    return {**base, "score": score, "options": effective, "models": list(models)}
 
 
-def run_experiment(config: ExperimentConfig, out=None, cache: Cache | None = None) -> Results:
+def _score_unit(run: "_Run", score: str, pool: dict) -> pd.DataFrame:
+    """Unit of work: one chosen score over the pool ``{model: train features and source_probs}``."""
+    config, train = run.config, pool
+    options = dict(config.score_options.get(score, {}))
+
+    def compute() -> dict:
+        labels = _splits(run).train.labels
+        try:
+            table = compute_scores({m: f["features"] for m, f in train.items()}, labels,
+                                   source_probs={m: f["source_probs"] for m, f in train.items()},
+                                   names=[score], options={score: options})
+        except ValueError as error:
+            raise ValueError(f"score {score!r} failed on the {config.name} training embeddings: {error}") from error
+        return {"model": table["model"].to_numpy(str), "value": table["value"].to_numpy(np.float64),
+                "seconds": table["seconds"].to_numpy(np.float64)}
+
+    stored = run.cache.arrays("scores", _score_parts(config, run.base, score, train), compute, code=CODE["scores"])
+    return pd.DataFrame({"model": stored["model"].astype(str), "score": score,
+                         "value": stored["value"], "seconds": stored["seconds"]})
+
+
+def run_experiment(config: ExperimentConfig, out=None, cache: Cache | None = None, executor=None) -> Results:
     """Run an experiment: features, scores, both transfer regimes and their evaluation.
 
     Parameters
@@ -627,6 +663,13 @@ def run_experiment(config: ExperimentConfig, out=None, cache: Cache | None = Non
     cache : nclib.cache.Cache, optional
         Default: ``Cache()`` under ``$NCLIB_DATA/cache``. ``Cache(enabled=False)``
         recomputes everything and stores nothing.
+    executor : str or nclib.experiments.executors.Executor, optional
+        Where the units of work run (:mod:`nclib.experiments.executors`): ``None`` or
+        ``"sequential"`` (default) in this process, ``"processes"`` in local processes,
+        ``"dask"`` on a Dask ``LocalCluster``, or an executor instance (e.g.
+        ``DaskExecutor("tcp://host:8786")``), which the caller closes. Every executor
+        gives the same tables; remote workers must see the same ``cache`` folder and the
+        same target data (checked by fingerprint).
 
     Returns
     -------
@@ -634,6 +677,9 @@ def run_experiment(config: ExperimentConfig, out=None, cache: Cache | None = Non
 
     Raises
     ------
+    nclib.experiments.executors.UnitFailed
+        A unit of work failed twice (once and on its retry); the message names its key.
+        It is also an instance of the original error's class where possible.
     nclib.transfer.NotConvergedError
         With ``config.convergence_check == "raise"``, when more than 10 % of the transfer
         runs did not converge (see :attr:`Results.convergence`).
@@ -651,22 +697,53 @@ def run_experiment(config: ExperimentConfig, out=None, cache: Cache | None = Non
     >>> results.convergence.columns.tolist()[3:]
     ['best_epoch', 'epochs_run', 'stopped_early', 'l2', 'converged']
     """
+    from nclib.experiments.executors import Executor, SequentialExecutor, get_executor
+
     cache = cache if cache is not None else Cache()
     splits = _check_splits(config.load_target(), config.metric)
-    data_id = fingerprint(*[array for name in SPLITS for array in
-                            (getattr(splits, name).inputs, getattr(splits, name).labels)])
     specs = _check_zoo(config.zoo())
-    base = {"experiment": config.name, "profile": config.profile, "data": data_id,
+    base = {"experiment": config.name, "profile": config.profile, "data": _data_id(splits),
             "config": dict(config.key_parts)}
-    pool, model_rows, transfer_rows, histories, runs, predictions = {}, [], [], [], [], {}
-    embeddings = {}
-    for spec in progress(specs, desc=f"{config.name} models", leave=True):
-        features, model_row, outcomes = _run_model(config, cache, base, spec, splits)
-        pool[spec.name] = features["train"]  # scores read the training split only
+    run = _Run(config=config, cache=cache, base=base, token=_new_token())
+    owned = not isinstance(executor, Executor)
+    executor = get_executor(executor)
+    _local(run)["splits"] = splits  # units run in this process use the target loaded here
+    try:
+        # stage 1, independent units: each model's embeddings (preparing it on a miss), and
+        # its fine-tuning runs, one per seed; the sequential executor keeps today's order
+        # (a model, then its fine-tuning) and so holds one model at a time
+        fine_tune = config.fine_tune if config.full_regime else None
+        first = []
+        for spec in specs:
+            first.append(_unit(run, "features", spec.name, _embed_unit, spec))
+            if fine_tune is not None:
+                first.extend(_unit(run, fine_tune, spec.name, _fine_tune_unit, spec, seed, seed=seed)
+                             for seed in config.seeds)
+        done = iter(executor.map(first, desc=f"{config.name} models"))
+        features, model_rows, tuned = {}, [], {}
+        for spec in specs:
+            features[spec.name], row = next(done)
+            model_rows.append(row)
+            if fine_tune is not None:
+                tuned[spec.name] = {(fine_tune, seed): next(done) for seed in config.seeds}
+        # stage 2, on the embeddings: each model's heads (its seeds trained together), each score
+        pool = {spec.name: features[spec.name]["train"] for spec in specs}  # scores read the training split only
+        second = [_unit(run, "head", spec.name, _head_unit, spec, features[spec.name]) for spec in specs]
+        second += [_unit(run, "score", score, _score_unit, score, pool) for score in config.score_names()]
+        done = executor.map(second, desc=f"{config.name} heads and scores")
+        heads, score_tables = done[:len(specs)], done[len(specs):]
+    finally:
+        _forget(run)
+        if owned and not isinstance(executor, SequentialExecutor):
+            executor.close()
+
+    transfer_rows, histories, runs, predictions, embeddings = [], [], [], {}, {}
+    for spec, head in zip(specs, heads):
         embeddings[spec.name] = {f"{split}_{kind}": array for split in SPLITS for kind, array in
-                                 (("features", np.asarray(features[split]["features"], np.float32)),
+                                 (("features", np.asarray(features[spec.name][split]["features"], np.float32)),
                                   ("labels", np.asarray(getattr(splits, split).labels)))}
-        model_rows.append(model_row)
+        outcomes = {("head", seed): outcome for seed, outcome in head.items()}
+        outcomes.update(tuned.get(spec.name, {}))
         for (regime, seed), outcome in outcomes.items():
             transfer_rows.append((spec.name, regime, seed, config.metric, float(outcome["test_metric"])))
             histories.append(pd.DataFrame({"model": spec.name, "regime": regime, "seed": seed,
@@ -674,7 +751,7 @@ def run_experiment(config: ExperimentConfig, out=None, cache: Cache | None = Non
                                            "val_metric": outcome["val_metric"]}))
             runs.append(_convergence_row(spec.name, regime, seed, outcome))
             predictions[spec.name, regime, seed] = np.asarray(outcome["test_probs"], dtype=np.float32)
-    scores = _pool_scores(config, cache, base, pool, splits.train.labels)
+    scores = pd.concat(score_tables, ignore_index=True)[COLUMNS["scores"]]
     transfer = pd.DataFrame(transfer_rows, columns=COLUMNS["transfer"])
     test_labels = np.asarray(splits.test.labels)
     results = Results(
@@ -747,38 +824,147 @@ def _guard_convergence(config, convergence: pd.DataFrame) -> None:
         warnings.warn(f"{config.name} ({config.profile}): {error}", stacklevel=3)
 
 
-def _run_model(config, cache, base: dict, spec, splits):
-    """Features, model facts and transfer outcomes ``{(regime, seed): arrays}`` of one model."""
-    model = _LazyModel(config, spec, cache)
-    model_parts = {**base, "model": spec.name, "family": spec.family, "source_task": spec.source_task}
-    features = {split: _features(cache, model_parts, split, model, getattr(splits, split).inputs, config)
-                for split in SPLITS}
-    model_row = _model_row(cache, {k: v for k, v in model_parts.items() if k != "data"}, spec, model)
+# ----------------------------------------------------------------------------- units of work
+@dataclass(frozen=True)
+class _Run:
+    """What every unit of one run needs: small and picklable, so units run in any process.
+
+    The target data are not shipped: a unit loads them where it runs (once per process and
+    run, checked against the driver's fingerprint ``base["data"]``); ``token`` tells runs apart.
+    """
+
+    config: ExperimentConfig
+    cache: Cache
+    base: dict
+    token: str
+
+
+_LOCAL: dict = {}
+"""This process's state of the run it is working for: ``token``, the target ``splits`` and
+one model at a time (``model_name``, ``model``, ``trunk``), reused by that model's next units."""
+
+
+def _new_token() -> str:
+    import uuid
+
+    return uuid.uuid4().hex
+
+
+def _data_id(splits) -> str:
+    return fingerprint(*[array for name in SPLITS for array in
+                         (getattr(splits, name).inputs, getattr(splits, name).labels)])
+
+
+def _local(run: _Run) -> dict:
+    if _LOCAL.get("token") != run.token:  # a new run: forget the previous one's data and model
+        _LOCAL.clear()
+        _LOCAL["token"] = run.token
+    return _LOCAL
+
+
+def _forget(run: _Run) -> None:
+    if _LOCAL.get("token") == run.token:
+        _LOCAL.clear()
+
+
+def _splits(run: _Run):
+    """The run's target splits, loaded in this process on first use."""
+    state = _local(run)
+    if "splits" not in state:
+        splits = _check_splits(run.config.load_target(), run.config.metric)
+        if _data_id(splits) != run.base["data"]:
+            raise ValueError(f"the {run.config.name} target data loaded here differ from the driver's "
+                             f"(fingerprint {_data_id(splits)}, expected {run.base['data']}): every worker "
+                             "must see the same data")
+        state["splits"] = splits
+    return state["splits"]
+
+
+def _model_of(run: _Run, spec) -> _LazyModel:
+    """``spec``'s model, prepared on first use and kept for that model's next units (one at a time)."""
+    state = _local(run)
+    if state.get("model_name") != spec.name:
+        state.pop("trunk", None)
+        state["model_name"], state["model"] = spec.name, _LazyModel(run.config, spec, run.cache)
+    return state["model"]
+
+
+def _model_parts(run: _Run, spec) -> dict:
+    return {**run.base, "model": spec.name, "family": spec.family, "source_task": spec.source_task}
+
+
+def _transfer_parts(config, model_parts: dict, seed, regime: str) -> dict:
+    """Cache key parts of one transfer run of a model."""
+    if regime == "head" and config.head_solver == "convex":  # no seed, lr, batch or epochs
+        from nclib.convex_head import DEFAULT_L2_GRID, GTOL
+
+        grid = list(config.l2_grid if config.l2_grid is not None else DEFAULT_L2_GRID)
+        return {**model_parts, "metric": config.metric, "format": OUTCOME_FORMAT, "regime": regime,
+                "solver": "convex", "l2_grid": grid, "gtol": GTOL}
     training = {"lr": config.lr, "batch_size": config.batch_size, "metric": config.metric, "format": OUTCOME_FORMAT}
     if config.patience is not None:  # absent for the paper's fixed epochs
         training["patience"] = config.patience
+    epochs = config.head_epochs if regime == "head" else config.full_epochs
+    return {**model_parts, **training, "regime": regime, "seed": seed, "epochs": epochs}
 
-    def parts_of(seed, regime):
-        if regime == "head" and config.head_solver == "convex":  # no seed, lr, batch or epochs
-            from nclib.convex_head import DEFAULT_L2_GRID, GTOL
 
-            grid = list(config.l2_grid if config.l2_grid is not None else DEFAULT_L2_GRID)
-            return {**model_parts, "metric": config.metric, "format": OUTCOME_FORMAT, "regime": regime,
-                    "solver": "convex", "l2_grid": grid, "gtol": GTOL}
-        epochs = config.head_epochs if regime == "head" else config.full_epochs
-        return {**model_parts, **training, "regime": regime, "seed": seed, "epochs": epochs}
+def _unit(run: _Run, what: str, name: str, fn: Callable, *args, seed=None):
+    """A :class:`~nclib.experiments.executors.Unit` keyed by what it computes and its main cache entry."""
+    from nclib.experiments.executors import Unit
 
-    head = _head_runs(config, cache, lambda seed: parts_of(seed, "head"), features, splits, spec.name)
-    outcomes = {("head", seed): outcome for seed, outcome in head.items()}
-    if config.full_regime and config.fine_tune == "top":
-        trunk = _TrunkOutputs(cache, {**model_parts, "trunk": "top-split"}, model, splits, config)
-        for seed in config.seeds:
-            outcomes["top", seed] = _top_run(config, cache, parts_of(seed, "top"), model, trunk, splits, seed,
-                                             spec.name)
-    elif config.full_regime:
-        for seed in config.seeds:
-            outcomes["full", seed] = _full_run(config, cache, parts_of(seed, "full"), model, splits, seed, spec.name)
-    return features, model_row, outcomes
+    config, cache = run.config, run.cache
+    if what == "score":
+        score, pool = args
+        path = cache.path("scores", _score_parts(config, run.base, score, pool), ".npz", CODE["scores"])
+        label = f"score {name}"
+    else:
+        spec = args[0]
+        model_parts = _model_parts(run, spec)
+        if what == "features":
+            from nclib.features import FEATURE_CODE
+
+            path = cache.path("features", {**model_parts, "split": "train"}, ".npz", FEATURE_CODE)
+            label = f"features {name}"
+        elif what == "head":
+            path = cache.path("head_transfer", _transfer_parts(config, model_parts, config.seeds[0], "head"), ".npz",
+                              CODE["head"])
+            label = f"head {name} seeds {','.join(map(str, config.seeds))}"
+        else:
+            path = cache.path(f"{what}_transfer", _transfer_parts(config, model_parts, seed, what), ".npz",
+                              CODE["fine_tune"])
+            label = f"{what} {name} seed {seed}"
+    return Unit(f"{config.name} {label} [{path.stem}]", fn, (run, *args))
+
+
+def _embed_unit(run: _Run, spec):
+    """Unit of work: ``spec``'s embeddings of every split and its row of the models table."""
+    splits, model = _splits(run), _model_of(run, spec)
+    model_parts = _model_parts(run, spec)
+    features = {split: _features(run.cache, model_parts, split, model, getattr(splits, split).inputs, run.config)
+                for split in SPLITS}
+    model_row = _model_row(run.cache, {k: v for k, v in model_parts.items() if k != "data"}, spec, model)
+    return features, model_row
+
+
+def _head_unit(run: _Run, spec, features: dict) -> dict:
+    """Unit of work: ``spec``'s head-regime outcomes ``{seed: arrays}`` (the seeds trained together)."""
+    model_parts = _model_parts(run, spec)
+    return _head_runs(run.config, run.cache, lambda seed: _transfer_parts(run.config, model_parts, seed, "head"),
+                      features, _splits(run), spec.name)
+
+
+def _fine_tune_unit(run: _Run, spec, seed: int) -> dict:
+    """Unit of work: the outcome of ``spec``'s fine-tuning (``config.fine_tune``) with ``seed``."""
+    config, cache = run.config, run.cache
+    splits, model = _splits(run), _model_of(run, spec)
+    model_parts = _model_parts(run, spec)
+    parts = _transfer_parts(config, model_parts, seed, config.fine_tune)
+    if config.fine_tune == "top":
+        state = _local(run)
+        if "trunk" not in state:  # shared by the model's seeds run in this process
+            state["trunk"] = _TrunkOutputs(cache, {**model_parts, "trunk": "top-split"}, model, splits, config)
+        return _top_run(config, cache, parts, model, state["trunk"], splits, seed, spec.name)
+    return _full_run(config, cache, parts, model, splits, seed, spec.name)
 
 
 def _features(cache, model_parts, split, model: _LazyModel, inputs, config) -> dict:
@@ -830,5 +1016,5 @@ def get_experiment(name: str, profile: str | None = None) -> ExperimentConfig:
     return config
 
 
-__all__ = ["COLUMNS", "CSV_COLUMNS", "EXPERIMENTS", "FINE_TUNES", "REGIMES", "ExperimentConfig", "Results", "build_model",
-           "get_experiment", "pretrained_model", "run_experiment"]
+__all__ = ["COLUMNS", "CSV_COLUMNS", "EXPERIMENTS", "FINE_TUNES", "REGIMES", "ExperimentConfig", "Results",
+           "get_experiment", "run_experiment"]
