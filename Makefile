@@ -17,7 +17,7 @@ export OMP_NUM_THREADS ?= 2
 export PYDEVD_DISABLE_FILE_VALIDATION := 1
 export NCLIB_PROGRESS ?= 1
 
-.PHONY: book test bench clean-book clean env data
+.PHONY: book test bench clean-book clean env data browser check-pages
 
 $(STAMP): requirements.txt requirements-weights.txt pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -59,6 +59,30 @@ data:
 	  echo "data: Fashion-MNIST is missing from $(DATA_DIR)/fashion-mnist and /usr/share/datasets/fashion-mnist;"; \
 	  echo "      run 'apt-get install dataset-fashion-mnist' as root, or put the four official .gz files"; \
 	  echo "      ($(FASHION_MNIST_FILES), each .gz) into $(DATA_DIR)/fashion-mnist. The tests that need them skip."; \
+	fi
+
+# The built book in a real browser (tools/check_pages.py, standard library only): serves
+# _build/html on 127.0.0.1, loads every page in headless Chromium with no other network,
+# fails on anything wider than its column at 1280 px, images that did not load, figures
+# shown below 90 % of their width, raw TeX, dead links and anchors; screenshots of every
+# page at 1280 and 390 px go to _build/screenshots/. Run after `make book`.
+check-pages: browser
+	$(PYTHON) tools/check_pages.py --html _build/html --screenshots _build/screenshots
+
+# Debian's chromium for check-pages: installed only when missing and we are root with
+# apt-get; otherwise this says what is missing (check-pages then stops and says so too).
+browser:
+	@if command -v chromium >/dev/null 2>&1; then \
+	  echo "browser: chromium is present"; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	  echo "browser: installing the Debian package chromium"; \
+	  export DEBIAN_FRONTEND=noninteractive; \
+	  apt-get install -y -q --no-install-recommends chromium \
+	    || { apt-get update -q && apt-get install -y -q --no-install-recommends chromium; } \
+	    || echo "browser: could not install chromium; make check-pages cannot run"; \
+	else \
+	  echo "browser: chromium is missing; run 'apt-get install chromium' as root (Debian), or put a"; \
+	  echo "         Chromium or Chrome on PATH (or name it in CHROMIUM=...). make check-pages needs it."; \
 	fi
 
 bench: $(STAMP)
