@@ -34,7 +34,43 @@ REPORTED = {
 
 EXPERIMENTS = tuple(NUM_MODELS)
 
-__all__ = ["EXPERIMENTS", "METRIC", "NUM_MODELS", "REPORTED", "compare", "reported"]
+__all__ = ["EXPERIMENTS", "METRIC", "NUM_MODELS", "REPORTED", "compare", "reported", "reported_p_value"]
+
+
+def reported_p_value(experiment: str, regime: str, score: str) -> float:
+    """The p-value of one reported |Pearson| at the paper's pool size.
+
+    The two-sided t-test p-value of ``REPORTED[experiment, regime, score]`` with
+    ``NUM_MODELS[experiment]`` models (:func:`nclib.uncertainty.pearson_p_value`), the
+    value the ``p_value`` column of :func:`reported` holds.
+
+    Parameters
+    ----------
+    experiment : {"cifar10", "coswara"}
+    regime : {"head", "full"}
+    score : {"nc", "leep", "logme"}
+
+    Returns
+    -------
+    float
+        In [0, 1].
+
+    Raises
+    ------
+    KeyError
+        A value the paper does not report.
+
+    Examples
+    --------
+    The paper's LEEP on CIFAR-10 (head regime, |r| = 0.44 over six networks):
+
+    >>> round(reported_p_value("cifar10", "head", "leep"), 2)
+    0.38
+    """
+    key = (experiment, regime, score)
+    if key not in REPORTED:
+        raise KeyError(f"the paper reports no |Pearson| for {key}; it reports {sorted(REPORTED)}")
+    return float(pearson_p_value(REPORTED[key], NUM_MODELS[experiment]))
 
 
 def reported(alpha: float = 0.05) -> pd.DataFrame:

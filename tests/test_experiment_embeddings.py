@@ -26,6 +26,10 @@ def test_embeddings_are_the_runners(tmp_path):
         assert set(parts) == set(SPLITS)
         for split in SPLITS:
             assert np.array_equal(parts[split]["labels"], getattr(splits, split).labels)
+        for split in SPLITS:  # the same arrays as the run's own results
+            held = results.embedding(model, split)
+            assert np.array_equal(parts[split]["features"], held["features"])
+            assert np.array_equal(parts[split]["source_probs"], held["source_probs"])
         stored = results.scores.query("model == @model")["value"].item()
         assert nc_score(parts["train"]["features"], parts["train"]["labels"]) == stored
 

@@ -4,8 +4,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from nclib.paper_results import NUM_MODELS, REPORTED, compare, reported
-from nclib.uncertainty import critical_pearson
+from nclib.paper_results import NUM_MODELS, REPORTED, compare, reported, reported_p_value
+from nclib.uncertainty import critical_pearson, pearson_p_value
 
 
 def test_reported_table():
@@ -51,3 +51,15 @@ def test_critical_values_consistent_with_pool_sizes():
     for (experiment, _, _), r in REPORTED.items():
         assert 0 < r < 1
     assert round(critical_pearson(NUM_MODELS["cifar10"]), 3) == 0.811
+
+
+def test_reported_p_value_of_one_reported_number():
+    # the CIFAR-10 chapter's exercise: the paper's LEEP, |r| = 0.44 over six networks
+    assert reported_p_value("cifar10", "head", "leep") == pytest.approx(pearson_p_value(0.44, 6))
+    assert f"{reported_p_value('cifar10', 'head', 'leep'):.2f}" == "0.38"
+    table = reported().set_index(["experiment", "regime", "score"])
+    for key in REPORTED:
+        assert reported_p_value(*key) == pytest.approx(table.loc[key, "p_value"])
+    assert reported_p_value("cifar10", "full", "leep") < reported_p_value("cifar10", "head", "leep")  # 0.47 > 0.44
+    with pytest.raises(KeyError, match="reports no"):
+        reported_p_value("cifar10", "top", "leep")

@@ -301,3 +301,56 @@ def test_a_change_to_the_code_that_computed_an_entry_recomputes_exactly_that_ent
     assert cache.computed["scores"] == first["scores"]  # every score recomputed
     assert set(cache.computed) == {"scores"}  # and nothing else: features, heads stay cached
     assert runner.CODE["scores"] == ("nclib.scores", "nclib._validation")
+
+
+def test_the_cache_key_layout_is_defined_once_and_pinned():
+    config = toy_experiment("quick")
+    spec = config.zoo()[0]
+    splits = config.load_target()
+    from nclib.cache import fingerprint
+
+    # the data identity: every split's inputs and labels, train, val, test
+    expected = fingerprint(splits.train.inputs, splits.train.labels, splits.val.inputs, splits.val.labels,
+                           splits.test.inputs, splits.test.labels)
+    assert runner.data_fingerprint(splits) == expected
+    assert runner.run_key_parts(config, splits) == runner.run_key_parts(config, expected) == {
+        "experiment": "toy", "profile": "quick", "data": expected, "config": dict(config.key_parts)}
+    # a changed layout would recompute every cached experiment: it is pinned here
+    assert runner.model_key_parts(config, spec, expected) == {
+        "experiment": "toy", "profile": "quick", "data": expected, "config": dict(config.key_parts),
+        "model": spec.name, "family": spec.family, "source_task": spec.source_task}
+    assert runner.feature_key_parts(config, spec, expected, "test") == {
+        **runner.model_key_parts(config, spec, expected), "split": "test"}
+    with pytest.raises(ValueError, match="split"):
+        runner.feature_key_parts(config, spec, expected, "training")
+
+
+def test_results_hold_every_models_embeddings_and_source_probs_by_split(tmp_path):
+    from nclib.features import FEATURE_CODE
+
+    config, _ = small_config(seeds=(0,), full_regime=False)
+    cache = Cache(tmp_path / "cache")
+    results = run_experiment(config, out=tmp_path / "out", cache=cache)
+    splits = config.load_target()
+    for spec in config.zoo():
+        for split in ("train", "val", "test"):
+            held = results.embedding(spec.name, split)
+            assert set(held) == {"features", "labels", "source_probs"}
+            # read with the runner's key layout: a hit (a miss would call 1 / 0)
+            stored = cache.arrays("features", runner.feature_key_parts(config, spec, splits, split),
+                                  lambda: 1 / 0, code=FEATURE_CODE)
+            np.testing.assert_array_equal(held["features"], stored["features"])
+            np.testing.assert_array_equal(held["source_probs"], stored["source_probs"])
+            np.testing.assert_array_equal(held["labels"], getattr(splits, split).labels)
+            assert held["source_probs"].dtype == np.float32
+            assert held["source_probs"].shape[0] == len(held["labels"])
+            np.testing.assert_allclose(held["source_probs"].sum(axis=1), 1.0, rtol=1e-5)
+    softmax = results.source_softmax("val")
+    assert list(softmax) == list(results.features("val")) == [spec.name for spec in config.zoo()]
+    # the written embeddings are unchanged: features and labels only
+    with np.load(tmp_path / "out" / "embeddings" / "mlp-wide.npz", allow_pickle=False) as saved:
+        assert sorted(saved.files) == sorted(f"{s}_{k}" for s in ("train", "val", "test") for k in ("features", "labels"))
+    bare = dataclasses.replace(results, source_probs={})
+    assert "source_probs" not in bare.embedding("mlp-wide")
+    with pytest.raises(KeyError, match="source probabilities"):
+        bare.source_softmax()

@@ -1,8 +1,10 @@
 """Each model's embeddings of an experiment's target splits, read from the runner's cache.
 
-The analysis chapters need the embeddings the runner extracted (not only its tables);
-:func:`experiment_embeddings` looks them up with the runner's cache keys, so after a
-run it reads files and builds no model.
+A run's own :class:`~nclib.experiments.runner.Results` hold its embeddings and source
+probabilities (``Results.embedding(model, split)``); :func:`experiment_embeddings` reads
+them for a configuration without its run, with the runner's cache keys
+(:func:`nclib.experiments.runner.feature_key_parts`, the one definition of that layout), so
+after a run it reads files and builds no model.
 """
 
 from __future__ import annotations
@@ -16,8 +18,9 @@ def experiment_embeddings(config, cache=None, splits=None) -> dict:
     """Each model's cached embeddings of the target splits, as the runner stored them.
 
     The features are looked up with the cache keys of
-    :func:`nclib.experiments.runner.run_experiment` (experiment, profile, a fingerprint
-    of the target splits, ``config.key_parts``, the model and the split), so after a run
+    :func:`nclib.experiments.runner.run_experiment`
+    (:func:`~nclib.experiments.runner.feature_key_parts`: experiment, profile, a
+    fingerprint of the target splits, ``config.key_parts``, the model and the split), so after a run
     this reads files and builds no model. On a miss the model is prepared
     (``config.prepare_model``) and the features extracted and stored, exactly as the
     runner would.
@@ -46,28 +49,20 @@ def experiment_embeddings(config, cache=None, splits=None) -> dict:
     >>> list(embeddings), embeddings["mlp-random"]["train"]["features"].shape
     (['mlp-random'], (90, 16))
     """
-    from nclib.cache import Cache, fingerprint
+    from nclib.cache import Cache
+    from nclib.experiments.runner import _LazyModel, data_fingerprint, feature_key_parts
     from nclib.features import cached_extract
 
     cache = Cache() if cache is None else cache
     splits = config.load_target() if splits is None else splits
-    data_id = fingerprint(*[array for name in SPLITS for array in
-                            (getattr(splits, name).inputs, getattr(splits, name).labels)])
-    base = {"experiment": config.name, "profile": config.profile, "data": data_id, "config": dict(config.key_parts)}
+    data_id = data_fingerprint(splits)  # hashed once, not once per model
     embeddings = {}
     for spec in config.zoo():
-        model_parts = {**base, "model": spec.name, "family": spec.family, "source_task": spec.source_task}
-        prepared = {}
-
-        def model(spec=spec, prepared=prepared):
-            if "model" not in prepared:
-                prepared["model"] = config.prepare_model(spec, cache).to(config.device)
-            return prepared["model"]
-
+        model = _LazyModel(config, spec, cache)  # prepared only on a miss, at most once
         embeddings[spec.name] = {}
         for split in SPLITS:
             part = getattr(splits, split)
-            arrays = cached_extract(cache, {**model_parts, "split": split}, model, part.inputs,
+            arrays = cached_extract(cache, feature_key_parts(config, spec, data_id, split), model.get, part.inputs,
                                     batch_size=config.feature_batch_size, desc=f"features {spec.name} {split}")
             embeddings[spec.name][split] = {**arrays, "labels": np.asarray(part.labels)}
     return embeddings

@@ -339,6 +339,13 @@ class Results:
         ``model -> {"train_features", "train_labels", "val_features", ...}``: the frozen
         embeddings of every split (float32) and the labels, as written to
         ``<out>/embeddings/<model>.npz``.
+    source_probs : dict
+        ``model -> {"train_source_probs", "val_source_probs", "test_source_probs"}``: the
+        source classifier's softmax over its Z source classes, ``(n, Z)`` float32 per split,
+        as the runner extracted them with the embeddings (what LEEP and NCE read). Held in
+        memory only: not written by :meth:`write` (Z is 1,000 for ImageNet networks, which
+        would multiply the files' size), so read them from here, or for a configuration
+        without its run from :func:`nclib.experiments.embeddings.experiment_embeddings`.
     """
 
     config: ExperimentConfig
@@ -351,6 +358,7 @@ class Results:
     predictions: dict = field(default_factory=dict)
     test_labels: np.ndarray | None = None
     embeddings: dict = field(default_factory=dict)
+    source_probs: dict = field(default_factory=dict)
 
     def tables(self) -> dict:
         """The six tables by name (keys as :data:`COLUMNS`)."""
@@ -371,6 +379,9 @@ class Results:
         Returns
         -------
         dict
+            ``features`` (n, D) float32 and ``labels`` (n,), and ``source_probs`` (n, Z)
+            float32 when the run holds them (:attr:`source_probs`; a run made by
+            :func:`run_experiment` always does).
 
         Raises
         ------
@@ -389,7 +400,11 @@ class Results:
         arrays = self.embeddings[model]
         if f"{split}_features" not in arrays:
             raise KeyError(f"no {split!r} split; splits: {list(SPLITS)}")
-        return {"features": arrays[f"{split}_features"], "labels": arrays[f"{split}_labels"]}
+        found = {"features": arrays[f"{split}_features"], "labels": arrays[f"{split}_labels"]}
+        probs = self.source_probs.get(model, {})
+        if f"{split}_source_probs" in probs:
+            found["source_probs"] = probs[f"{split}_source_probs"]
+        return found
 
     def features(self, split: str = "train") -> dict:
         """Every model's embeddings of one split, ``{model: (n, D) array}``, in zoo order.
@@ -419,6 +434,33 @@ class Results:
             raise KeyError("the run holds no embeddings")
         return self.embedding(next(iter(self.embeddings)), split)["labels"]
 
+    def source_softmax(self, split: str = "train") -> dict:
+        """Every model's source-classifier probabilities of one split, ``{model: (n, Z) array}``.
+
+        What :func:`nclib.scores.compute_scores` takes as ``source_probs`` (with
+        :meth:`features` and :meth:`labels` of the same split); ``Z`` differs between
+        models (each its own source classes).
+
+        Raises
+        ------
+        KeyError
+            The run holds no source probabilities (e.g. ``Results`` built by hand).
+
+        Examples
+        --------
+        >>> arrays = {"train_features": np.zeros((2, 3), np.float32), "train_labels": np.arange(2)}
+        >>> probs = {"m": {"train_source_probs": np.full((2, 4), 0.25, np.float32)}}
+        >>> run = Results(None, *[pd.DataFrame()] * 5, embeddings={"m": arrays}, source_probs=probs)
+        >>> {name: array.shape for name, array in run.source_softmax().items()}
+        {'m': (2, 4)}
+        """
+        key = f"{split}_source_probs"
+        missing = [model for model in self.embeddings if key not in self.source_probs.get(model, {})]
+        if missing or not self.embeddings:
+            raise KeyError(f"no {split!r} source probabilities of models {missing}; the run holds them for "
+                           f"{sorted(self.source_probs)}")
+        return {model: self.source_probs[model][key] for model in self.embeddings}
+
     def write(self, out) -> dict:
         """Write ``<table>.csv`` (columns :data:`CSV_COLUMNS`), ``run.json`` and
         ``embeddings/<model>.npz`` atomically.
@@ -426,6 +468,7 @@ class Results:
         Each ``.npz`` holds ``train_features``, ``train_labels``, ``val_features``,
         ``val_labels``, ``test_features`` and ``test_labels``, so anyone can re-score or
         refit without the models (read with ``numpy.load(path, allow_pickle=False)``).
+        The source probabilities (:attr:`source_probs`) are not written.
 
         Returns
         -------
@@ -702,8 +745,7 @@ def run_experiment(config: ExperimentConfig, out=None, cache: Cache | None = Non
     cache = cache if cache is not None else Cache()
     splits = _check_splits(config.load_target(), config.metric)
     specs = _check_zoo(config.zoo())
-    base = {"experiment": config.name, "profile": config.profile, "data": _data_id(splits),
-            "config": dict(config.key_parts)}
+    base = run_key_parts(config, splits)
     run = _Run(config=config, cache=cache, base=base, token=_new_token())
     owned = not isinstance(executor, Executor)
     executor = get_executor(executor)
@@ -737,11 +779,13 @@ def run_experiment(config: ExperimentConfig, out=None, cache: Cache | None = Non
         if owned and not isinstance(executor, SequentialExecutor):
             executor.close()
 
-    transfer_rows, histories, runs, predictions, embeddings = [], [], [], {}, {}
+    transfer_rows, histories, runs, predictions, embeddings, source_probs = [], [], [], {}, {}, {}
     for spec, head in zip(specs, heads):
         embeddings[spec.name] = {f"{split}_{kind}": array for split in SPLITS for kind, array in
                                  (("features", np.asarray(features[spec.name][split]["features"], np.float32)),
                                   ("labels", np.asarray(getattr(splits, split).labels)))}
+        source_probs[spec.name] = {f"{split}_source_probs": np.asarray(features[spec.name][split]["source_probs"],
+                                                                       np.float32) for split in SPLITS}
         outcomes = {("head", seed): outcome for seed, outcome in head.items()}
         outcomes.update(tuned.get(spec.name, {}))
         for (regime, seed), outcome in outcomes.items():
@@ -760,7 +804,7 @@ def run_experiment(config: ExperimentConfig, out=None, cache: Cache | None = Non
         history=pd.concat(histories, ignore_index=True)[COLUMNS["history"]],
         models=pd.DataFrame(model_rows, columns=COLUMNS["models"]),
         convergence=_convergence_table(runs), predictions=predictions,
-        test_labels=test_labels, embeddings=embeddings,
+        test_labels=test_labels, embeddings=embeddings, source_probs=source_probs,
     )
     _guard_convergence(config, results.convergence)
     if out is not None:
@@ -824,6 +868,122 @@ def _guard_convergence(config, convergence: pd.DataFrame) -> None:
         warnings.warn(f"{config.name} ({config.profile}): {error}", stacklevel=3)
 
 
+# ----------------------------------------------------------------------------- cache-key layout
+def data_fingerprint(splits) -> str:
+    """The identity of a target's data in cache keys: a fingerprint of every split's inputs and labels.
+
+    Parameters
+    ----------
+    splits : nclib.data.base.Splits
+
+    Returns
+    -------
+    str
+        16 hexadecimal digits (:func:`nclib.cache.fingerprint` of the train, val and test
+        inputs and labels, in that order).
+
+    Examples
+    --------
+    >>> from nclib.data.base import Dataset, Splits
+    >>> d = Dataset(np.zeros((4, 1), np.float32), np.array([0, 1, 0, 1]), ["a", "b"])
+    >>> len(data_fingerprint(Splits(d.subset([0, 1]), d.subset([2]), d.subset([3]))))
+    16
+    """
+    return fingerprint(*[array for name in SPLITS for array in
+                         (getattr(splits, name).inputs, getattr(splits, name).labels)])
+
+
+def run_key_parts(config: ExperimentConfig, splits) -> dict:
+    """The parts every cache key of a run starts from (the one definition of that layout).
+
+    Parameters
+    ----------
+    config : ExperimentConfig
+    splits : nclib.data.base.Splits or str
+        The target data, or their :func:`data_fingerprint` if already computed.
+
+    Returns
+    -------
+    dict
+        ``{"experiment", "profile", "data", "config"}``: the experiment's name and profile,
+        the data fingerprint and ``config.key_parts``.
+
+    Examples
+    --------
+    >>> from nclib.experiments.toy import toy_experiment
+    >>> run_key_parts(toy_experiment("quick"), "0123456789abcdef")["data"]
+    '0123456789abcdef'
+    """
+    data = splits if isinstance(splits, str) else data_fingerprint(splits)
+    return {"experiment": config.name, "profile": config.profile, "data": data, "config": dict(config.key_parts)}
+
+
+def model_key_parts(config: ExperimentConfig, spec, splits) -> dict:
+    """The cache-key parts of one model of a run; every entry of that model extends them.
+
+    The runner keys a model's embeddings with these parts plus ``"split"``
+    (:func:`feature_key_parts`), its transfer runs with the training settings, its
+    trunk outputs with ``"trunk"``; :func:`nclib.experiments.embeddings.experiment_embeddings`
+    reads the embeddings with the same parts, so the layout exists once, here.
+
+    Parameters
+    ----------
+    config : ExperimentConfig
+    spec : nclib.models.ModelSpec
+        One model of ``config.zoo()`` (its ``name``, ``family`` and ``source_task`` are read).
+    splits : nclib.data.base.Splits or str
+        The target data, or their :func:`data_fingerprint`.
+
+    Returns
+    -------
+    dict
+        :func:`run_key_parts` plus ``"model"``, ``"family"`` and ``"source_task"``
+        (JSON-serialisable).
+
+    Examples
+    --------
+    >>> from nclib.experiments.toy import toy_experiment
+    >>> config = toy_experiment("quick")
+    >>> parts = model_key_parts(config, config.zoo()[0], "0123456789abcdef")
+    >>> sorted(parts)
+    ['config', 'data', 'experiment', 'family', 'model', 'profile', 'source_task']
+    """
+    return {**run_key_parts(config, splits), "model": spec.name, "family": spec.family,
+            "source_task": spec.source_task}
+
+
+def _split_parts(model_parts: dict, split: str) -> dict:
+    return {**model_parts, "split": split}
+
+
+def feature_key_parts(config: ExperimentConfig, spec, splits, split: str) -> dict:
+    """The cache-key parts of one model's embeddings of one split (:func:`nclib.features.cached_extract`).
+
+    Parameters
+    ----------
+    config : ExperimentConfig
+    spec : nclib.models.ModelSpec
+    splits : nclib.data.base.Splits or str
+        The target data, or their :func:`data_fingerprint`.
+    split : {"train", "val", "test"}
+
+    Returns
+    -------
+    dict
+        :func:`model_key_parts` plus ``"split"``.
+
+    Examples
+    --------
+    >>> from nclib.experiments.toy import toy_experiment
+    >>> config = toy_experiment("quick")
+    >>> feature_key_parts(config, config.zoo()[0], "0123456789abcdef", "val")["split"]
+    'val'
+    """
+    if split not in SPLITS:
+        raise ValueError(f"split must be one of {SPLITS}, got {split!r}")
+    return _split_parts(model_key_parts(config, spec, splits), split)
+
+
 # ----------------------------------------------------------------------------- units of work
 @dataclass(frozen=True)
 class _Run:
@@ -851,8 +1011,7 @@ def _new_token() -> str:
 
 
 def _data_id(splits) -> str:
-    return fingerprint(*[array for name in SPLITS for array in
-                         (getattr(splits, name).inputs, getattr(splits, name).labels)])
+    return data_fingerprint(splits)
 
 
 def _local(run: _Run) -> dict:
@@ -890,7 +1049,7 @@ def _model_of(run: _Run, spec) -> _LazyModel:
 
 
 def _model_parts(run: _Run, spec) -> dict:
-    return {**run.base, "model": spec.name, "family": spec.family, "source_task": spec.source_task}
+    return model_key_parts(run.config, spec, run.base["data"])
 
 
 def _transfer_parts(config, model_parts: dict, seed, regime: str) -> dict:
@@ -923,7 +1082,7 @@ def _unit(run: _Run, what: str, name: str, fn: Callable, *args, seed=None):
         if what == "features":
             from nclib.features import FEATURE_CODE
 
-            path = cache.path("features", {**model_parts, "split": "train"}, ".npz", FEATURE_CODE)
+            path = cache.path("features", _split_parts(model_parts, "train"), ".npz", FEATURE_CODE)
             label = f"features {name}"
         elif what == "head":
             path = cache.path("head_transfer", _transfer_parts(config, model_parts, config.seeds[0], "head"), ".npz",
@@ -970,7 +1129,7 @@ def _fine_tune_unit(run: _Run, spec, seed: int) -> dict:
 def _features(cache, model_parts, split, model: _LazyModel, inputs, config) -> dict:
     from nclib.features import cached_extract
 
-    return cached_extract(cache, {**model_parts, "split": split}, model.get, inputs,
+    return cached_extract(cache, _split_parts(model_parts, split), model.get, inputs,
                           batch_size=config.feature_batch_size, desc=f"features {model_parts['model']} {split}")
 
 
@@ -1017,4 +1176,5 @@ def get_experiment(name: str, profile: str | None = None) -> ExperimentConfig:
 
 
 __all__ = ["COLUMNS", "CSV_COLUMNS", "EXPERIMENTS", "FINE_TUNES", "REGIMES", "ExperimentConfig", "Results",
-           "get_experiment", "run_experiment"]
+           "data_fingerprint", "feature_key_parts", "get_experiment", "model_key_parts", "run_experiment",
+           "run_key_parts"]
