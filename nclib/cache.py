@@ -31,6 +31,7 @@ entries and their sizes by kind and counts orphans.
 
 from __future__ import annotations
 
+import ast
 import hashlib
 import importlib.util
 import json
@@ -116,11 +117,31 @@ def _source_files(module) -> list[tuple[str, Path]]:
     return [(name, Path(spec.origin))]
 
 
+def _code_digest(path: Path) -> str:
+    """SHA-256 of what a Python file computes: its syntax tree without docstrings.
+
+    Comments, layout and docstrings change no result, so editing them keeps every cached
+    entry; a file that does not parse is hashed byte for byte.
+    """
+    source = path.read_bytes()
+    try:
+        tree = ast.parse(source)
+    except (SyntaxError, ValueError):
+        return hashlib.sha256(source).hexdigest()
+    for node in ast.walk(tree):
+        body = getattr(node, "body", None)
+        if (isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef))
+                and body and isinstance(body[0], ast.Expr)
+                and isinstance(body[0].value, ast.Constant) and isinstance(body[0].value.value, str)):
+            node.body = body[1:] or [ast.Pass()]
+    return hashlib.sha256(ast.dump(tree, include_attributes=False).encode()).hexdigest()
+
+
 def _file_sha256(path: Path) -> str:
     stat = path.stat()
     memo = (str(path), stat.st_size, stat.st_mtime_ns)
     if memo not in _FILE_DIGESTS:
-        _FILE_DIGESTS[memo] = sha256_file(path)
+        _FILE_DIGESTS[memo] = _code_digest(path)
     return _FILE_DIGESTS[memo]
 
 
@@ -136,8 +157,9 @@ def code_hash(*modules) -> str:
     Returns
     -------
     str
-        16 hex digits; changes whenever a byte of one of the files changes (files are
-        read again when their size or modification time changes).
+        16 hex digits; changes whenever the code of one of the files changes: its
+        syntax tree, so comments, layout and docstrings do not count (files are read
+        again when their size or modification time changes).
 
     Raises
     ------

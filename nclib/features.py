@@ -6,6 +6,9 @@ the head regime of transfer) and the softmax of the source classifier applied to
 (LEEP and the other scores that read source predictions). This is how the authors' demo
 works: the embedding is the output of the global-pooling layer, the probabilities come
 from the model's own top (the 1,000-way ImageNet softmax in the paper profile).
+
+The experiment runner (:mod:`nclib.experiments.runner`) extracts every model's features
+here, for the chapters "The image experiment" and "The audio experiment".
 """
 
 from __future__ import annotations

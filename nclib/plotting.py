@@ -12,6 +12,11 @@ Nothing here runs on import and nothing changes matplotlib's global state unless
 the plotting functions draw inside :func:`figure_style` (a :func:`matplotlib.rc_context`)
 and size each figure themselves. :func:`book_style` is the one explicit, global switch a
 chapter may call for the figures it draws itself.
+
+Every chapter with a figure draws it here: :func:`embedding_panels` in "Background:
+transfer learning and neural collapse", :func:`score_panels` and
+:func:`performance_intervals` in "The image experiment" and "The audio experiment",
+:func:`significance_heatmap` in "All scores, every setup, with their uncertainty".
 """
 
 from __future__ import annotations
@@ -570,7 +575,7 @@ def score_panels(scores: pd.DataFrame, performance: pd.DataFrame, score_names, *
     Sized for the book's text column (:data:`COLUMN_WIDTH_INCHES`) with readable fonts:
     every model is labelled directly beside its point, the vertical bars are the
     performance intervals, and each panel's title carries the oriented Kendall tau or
-    |Pearson r| from ``evaluation`` when given.
+    the absolute Pearson r from ``evaluation`` when given.
 
     Parameters
     ----------

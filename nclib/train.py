@@ -344,7 +344,7 @@ class Callback:
 class History(Callback):
     """Records one row per epoch and seed while that seed trains: ``epoch, train_loss, val_metric``.
 
-    :func:`fit` attaches one itself; its tables are :attr:`FitResult.histories`.
+    :func:`fit` attaches one itself; its tables are the ``histories`` of :class:`FitResult`.
 
     Examples
     --------

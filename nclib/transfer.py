@@ -37,6 +37,10 @@ from identical heads; for different widths "the same" can only mean the same gen
 seed (the first ``C * D`` draws of one stream, scaled by each width's bound). The order of
 the minibatches is also drawn from ``seed`` alone, so within a seed every model sees the
 training examples in the same order.
+
+The chapters "The image experiment" and "The audio experiment" measure transfer with
+these regimes (through :func:`nclib.experiments.runner.run_experiment`); "The caveats,
+measured" compares them.
 """
 
 from __future__ import annotations
@@ -270,7 +274,7 @@ def train_classifier(model: nn.Module, train, val, *, epochs: int, lr: float, ba
     from torch's global generator, which :func:`nclib.train.fit` forks
     (:func:`torch.random.fork_rng`) and sets from a generator seeded with ``seed``, so runs
     repeat exactly and the caller's random state is left as it was. Training runs under
-    :func:`deterministic_algorithms` (restored after).
+    :func:`~nclib.train.deterministic_algorithms` (restored after).
 
     Parameters
     ----------
@@ -489,7 +493,7 @@ def full_transfer(model: nn.Module, splits, *, epochs: int, lr: float = 1e-4, ba
     epochs, lr, batch_size, seed, metric, desc, patience
         As in :func:`head_transfer`; the new head is :func:`new_head` with this seed, the
         same initialisation as the head regime's. Training runs under
-        :func:`deterministic_algorithms` (see :func:`train_classifier`).
+        :func:`~nclib.train.deterministic_algorithms` (see :func:`train_classifier`).
 
     Returns
     -------
@@ -793,7 +797,8 @@ def late_peaks(runs, tail: float = 0.1, *, cap: int | None = None) -> pd.DataFra
     ----------
     runs : pandas.DataFrame or mapping
         One of: a per-run table with ``best_epoch`` and ``epochs_run`` (and optionally
-        ``stopped_early``), such as :attr:`nclib.experiments.runner.Results.convergence`;
+        ``stopped_early``), such as the ``convergence`` table of
+        :class:`nclib.experiments.runner.Results`;
         a history table (``epoch``, ``val_metric`` and run columns among ``model, regime,
         seed``), such as ``Results.history``; or a mapping ``{run: TrainingResult or
         outcome dict}``.

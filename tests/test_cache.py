@@ -357,6 +357,27 @@ def test_code_hash_follows_the_source(scratch_module):
     assert code_hash("nclib_scratch_pkg") != package  # a package covers its files
 
 
+def test_code_hash_ignores_docstrings_comments_and_layout(scratch_module):
+    import os
+
+    module = scratch_module / "nclib_scratch_mod.py"
+    module.write_text('"""A module."""\n\n\ndef f(x):\n    """Twice x."""\n    return 2 * x\n')
+    before = code_hash("nclib_scratch_mod")
+
+    def rewrite(text, step):
+        module.write_text(text)
+        os.utime(module, ns=(0, module.stat().st_mtime_ns + step * 10**9))
+        return code_hash("nclib_scratch_mod")
+
+    edited = '"""Another text."""\n# a comment\ndef f(x):\n    """Doubles x."""\n    return 2*x  # twice\n'
+    assert rewrite(edited, 1) == before
+    assert rewrite('def f(x):\n    return 2 * x\n', 2) == before  # docstrings removed
+    assert rewrite('def f(x):\n    return 3 * x\n', 3) != before  # the code changed
+    assert rewrite('def f(x):\n    "a string statement that is not first"\n    return 2 * x\n', 4) \
+        == before  # a leading string in a body is its docstring
+    assert rewrite('def f(x):\n    y = 1\n    "not a docstring"\n    return 2 * x\n', 5) != before
+
+
 def test_code_hash_takes_modules_and_is_order_free():
     import nclib._validation
     import nclib.seed

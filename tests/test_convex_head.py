@@ -1,6 +1,7 @@
 """Tests of nclib.convex_head: the converged, deterministic head regime."""
 
 import numpy as np
+import pandas as pd
 import pytest
 from threadpoolctl import threadpool_limits
 
@@ -86,7 +87,7 @@ def test_transfer_selects_l2_on_validation_and_is_deterministic():
     features, labels = problem(count=600, seed=4, separation=0.6)
     train, val, test = (slice(0, 300), slice(300, 450), slice(450, 600))
     run = lambda: convex_head_transfer(features[train], labels[train], features[val], labels[val],  # noqa: E731
-                                       features[test], labels[test], num_classes=4)
+                                       features[test], labels[test], num_classes=4, grid_patience=None)
     result, again = run(), run()
     history = result.history
     assert history.l2.tolist() == sorted(DEFAULT_L2_GRID, reverse=True)
@@ -99,6 +100,28 @@ def test_transfer_selects_l2_on_validation_and_is_deterministic():
     # the folded head acts on the raw features as the standardised fit did
     logits = features[test] @ result.state["weight"].T.astype(np.float64) + result.state["bias"]
     assert np.mean(logits.argmax(1) == result.test_probs.argmax(1)) >= 0.99
+
+
+def test_the_l2_path_stops_after_grid_patience_points_without_improvement():
+    features, labels = problem(count=600, seed=4, separation=0.6)
+    train, val, test = (slice(0, 300), slice(300, 450), slice(450, 600))
+    arrays = (features[train], labels[train], features[val], labels[val], features[test], labels[test])
+    full = convex_head_transfer(*arrays, num_classes=4, grid_patience=None).history
+    # where the full path would stop with patience 1 and 2, computed from its own metrics
+    for patience in (1, 2):
+        best, stale, expected = -np.inf, 0, 0
+        for value in full.val_metric:
+            if stale >= patience:
+                break
+            expected += 1
+            best, stale = (value, 0) if value > best else (best, stale + 1)
+        short = convex_head_transfer(*arrays, num_classes=4, grid_patience=patience)
+        assert len(short.history) == expected
+        pd.testing.assert_frame_equal(short.history, full.iloc[:expected])
+        assert short.l2 == full.l2[full.val_metric.iloc[:expected].idxmax()]
+    assert len(convex_head_transfer(*arrays, num_classes=4).history) < len(full)  # stops by default
+    with pytest.raises(ValueError, match="grid_patience"):
+        convex_head_transfer(*arrays, num_classes=4, grid_patience=0)
 
 
 def test_constant_columns_and_auroc():

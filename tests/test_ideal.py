@@ -6,8 +6,9 @@ from scipy.optimize import minimize
 from scipy.stats import multivariate_normal
 
 from nclib.scores import REGISTRY, logme_score
-from nclib.scores.ideal import (fit_bayesian_linear, holdout_split, ideal_holdout_score, ideal_score, ideal_terms,
-                                logme_regression_score)
+from nclib.scores.ideal import (DEFAULT_WEIGHTS, fit_bayesian_linear, holdout_split, ideal_holdout_score,
+                                ideal_pick_path, ideal_score, ideal_switch_points, ideal_terms,
+                                logme_regression_score, size_charge)
 
 LOG_2PI = np.log(2 * np.pi)
 
@@ -156,16 +157,30 @@ EVIDENCE = 1.5 * np.log(3) - 1.5 - 1.5 * np.log(2 * np.pi)
 def test_ideal_score_hand_computed():
     held_out = ideal_score(TRAIN_X, TRAIN_Y, VAL_X, VAL_Y, mode="validation")
     assert held_out == pytest.approx(PER_TARGET, abs=1e-6)
-    # the size term: lambda log P over M * K = 2 * 2 validation targets
+    # the BIC size term: lambda (P / 2) log n over n K = 2 * 2 validation targets (n = M = 2)
     value = ideal_score(TRAIN_X, TRAIN_Y, VAL_X, VAL_Y, mode="validation", num_parameters=100, complexity_weight=2.0)
-    assert value == pytest.approx(PER_TARGET - 2.0 * np.log(100) / 4, abs=1e-6)
-    # prequential: 2 columns of training evidence plus 4 validation targets, over (3 + 2) * 2
-    expected = (2 * EVIDENCE + 4 * PER_TARGET - np.log(100)) / 10
+    assert value == pytest.approx(PER_TARGET - 2.0 * 50 * np.log(2) / 4, abs=1e-6)
+    # prequential: 2 columns of training evidence plus 4 validation targets, n = 3 + 2 examples
+    expected = (2 * EVIDENCE + 4 * PER_TARGET - 50 * np.log(5)) / 10
     assert ideal_score(TRAIN_X, TRAIN_Y, VAL_X, VAL_Y, num_parameters=100) == pytest.approx(expected, abs=1e-6)
     terms = ideal_terms(TRAIN_X, TRAIN_Y, VAL_X, VAL_Y, num_parameters=100)
-    assert terms["num_targets"] == 10 and terms["penalty"] == pytest.approx(np.log(100))
+    assert terms["num_targets"] == 10 and terms["num_examples"] == 5
+    assert terms["penalty"] == pytest.approx(50 * np.log(5)) and terms["size_charge"] == terms["penalty"]
+    assert terms["likelihood"] == pytest.approx(2 * EVIDENCE + 4 * PER_TARGET, abs=1e-6)
     assert terms["log_evidence"] == pytest.approx(2 * EVIDENCE, abs=1e-6)
     assert terms["beta"] == pytest.approx([3.0, 3.0], rel=1e-6)
+    # the earlier naming code, lambda log P, is kept as an option
+    naming = ideal_score(TRAIN_X, TRAIN_Y, VAL_X, VAL_Y, num_parameters=100, size_code="naming")
+    assert naming == pytest.approx((2 * EVIDENCE + 4 * PER_TARGET - np.log(100)) / 10, abs=1e-6)
+
+
+def test_size_charge_units():
+    # (P / 2) log n nats: (1/2) log n per parameter; naming: log P
+    assert size_charge(2, 7) == pytest.approx(np.log(7)) and size_charge(30, 100) == pytest.approx(15 * np.log(100))
+    assert size_charge(1000, 1) == 0.0  # one example resolves nothing
+    assert size_charge(1000, 50, "naming") == pytest.approx(np.log(1000))
+    # on real pools the BIC charge is millions of times the naming one
+    assert size_charge(3_500_000, 1300) / size_charge(3_500_000, 1300, "naming") > 1e5
 
 
 def test_ideal_score_penalises_size_and_ignores_it_at_zero_weight():
@@ -174,11 +189,101 @@ def test_ideal_score_penalises_size_and_ignores_it_at_zero_weight():
     features = rng.normal(size=(60, 5)) + 2 * np.eye(3, 5)[labels]
     args = (features[::2], labels[::2], features[1::2], labels[1::2])
     assert ideal_score(*args, num_parameters=10, complexity_weight=0.0) == ideal_score(*args)
+    # BIC: 990 more parameters at (1/2) log n nats each, over n K target values
     gap = ideal_score(*args, num_parameters=10) - ideal_score(*args, num_parameters=1000)
-    assert gap == pytest.approx(np.log(100) / ((29 + 30) * 3))
+    assert gap == pytest.approx(495 * np.log(59) / (59 * 3))
     gap = (ideal_score(*args, mode="validation", num_parameters=10)
            - ideal_score(*args, mode="validation", num_parameters=1000))
-    assert gap == pytest.approx(np.log(100) / (30 * 3))
+    assert gap == pytest.approx(495 * np.log(30) / (30 * 3))
+    # the naming code (the scale before issue 12): log(100) nats for the whole data set
+    gap = (ideal_score(*args, num_parameters=10, size_code="naming")
+           - ideal_score(*args, num_parameters=1000, size_code="naming"))
+    assert gap == pytest.approx(np.log(100) / ((29 + 30) * 3))
+
+
+# A constructed pool: model j embeds the three classes with growing strength in more
+# dimensions and has 10 parameters per dimension, so the larger models fit better.
+POOL = [(2, 0.8), (4, 1.0), (8, 1.2), (16, 1.4), (32, 1.6)]
+
+
+def _pool_terms(size_code="bic"):
+    rng = np.random.default_rng(12)
+    labels = np.repeat([0, 1, 2], 60)
+    train = np.arange(180) % 3 != 0
+    terms = {}
+    for dim, strength in POOL:
+        signal = min(dim, 3)
+        features = rng.normal(size=(180, dim))
+        features[:, :signal] += strength * np.eye(3, dim)[labels][:, :signal]
+        terms[f"d{dim}"] = ideal_terms(features[train], labels[train], features[~train], labels[~train],
+                                       num_parameters=10 * dim, size_code=size_code)
+    return terms
+
+
+def test_size_term_is_of_the_order_of_the_likelihood_differences_at_lambda_one():
+    # the old scale (log P for the whole data set) fails this: its charge differences are
+    # below a tenth of the likelihood spread and the pick at lambda = 1 is the pick at 0
+    for code, matters in (("bic", True), ("naming", False)):
+        terms = _pool_terms(code)
+        per_target = {m: (t["likelihood"] / t["num_targets"], t["size_charge"] / t["num_targets"])
+                      for m, t in terms.items()}
+        likelihood = np.array([v[0] for v in per_target.values()])
+        charge = np.array([v[1] for v in per_target.values()])
+        spread = np.ptp(likelihood)
+        steps = np.diff(np.sort(charge))
+        path = ideal_pick_path(terms, [0.0, 1.0]).set_index("weight")["model"]
+        if matters:
+            assert 0.1 * spread < steps.min() and steps.max() < 20 * spread
+            assert path[1.0] != path[0.0]
+        else:
+            assert steps.max() < 0.1 * spread
+            assert path[1.0] == path[0.0]
+            assert ideal_switch_points(terms).to_weight.iloc[0] > 10
+
+
+def test_lambda_zero_is_the_pure_evidence_ranking():
+    terms = _pool_terms()
+    best = max(terms, key=lambda m: terms[m]["likelihood"])
+    assert ideal_pick_path(terms, [0.0]).model.iloc[0] == best == "d32"
+    assert ideal_switch_points(terms).model.iloc[0] == best
+    # and the score itself: lambda = 0 orders the models as the score without a size term
+    rng = np.random.default_rng(13)
+    labels = np.repeat([0, 1], 30)
+    features = rng.normal(size=(60, 4)) + labels[:, None]
+    args = (features[::2], labels[::2], features[1::2], labels[1::2])
+    assert ideal_score(*args, num_parameters=10 ** 6, complexity_weight=0.0) == ideal_score(*args)
+
+
+def test_the_pick_moves_monotonically_to_smaller_models():
+    terms = _pool_terms()
+    grid = np.r_[0.0, np.logspace(-4, 2, 400)]
+    path = ideal_pick_path(terms, grid)
+    sizes = path.num_parameters.to_numpy()
+    assert (np.diff(sizes) <= 0).all() and sizes[0] == 320 and sizes[-1] == 20
+    assert path.value.is_monotonic_decreasing
+    assert np.allclose(path.value, path.likelihood_term - path.size_term)
+    # the exact switch points agree with the grid
+    switches = ideal_switch_points(terms)
+    assert (switches.num_parameters.diff().dropna() < 0).all()
+    assert switches.from_weight.iloc[0] == 0 and np.isinf(switches.to_weight.iloc[-1])
+    for row in switches.itertuples():
+        inside = (grid >= row.from_weight) & (grid < row.to_weight)
+        assert set(path.model[inside]) <= {row.model}
+    # the default grid spans six decades below lambda = 1 and two above
+    assert DEFAULT_WEIGHTS[0] == 0 and min(DEFAULT_WEIGHTS[1:]) == pytest.approx(1e-6)
+    assert max(DEFAULT_WEIGHTS) == pytest.approx(100)
+
+
+def test_path_inputs_are_checked():
+    terms = _pool_terms()
+    with pytest.raises(ValueError, match="no size charge"):
+        ideal_pick_path({**terms, "x": {**terms["d2"], "size_charge": float("nan")}})
+    with pytest.raises(ValueError, match="different data or size codes"):
+        ideal_switch_points({**terms, "x": {**terms["d2"], "num_targets": 7}})
+    with pytest.raises(ValueError, match="weights"):
+        ideal_pick_path(terms, [-1.0])
+    with pytest.raises(ValueError, match="non-empty"):
+        ideal_switch_points({})
 
 
 def test_regression_and_classification_agree_on_a_binary_target():
@@ -259,6 +364,8 @@ def test_registry_entry():
     (lambda: ideal_score(TRAIN_X, TRAIN_Y, VAL_X, VAL_Y, mode="test"), "mode must be"),
     (lambda: ideal_score(TRAIN_X, TRAIN_Y, VAL_X, VAL_Y, num_parameters=0), "num_parameters"),
     (lambda: ideal_score(TRAIN_X, TRAIN_Y, VAL_X, VAL_Y, complexity_weight=-1.0), "complexity_weight"),
+    (lambda: ideal_score(TRAIN_X, TRAIN_Y, VAL_X, VAL_Y, num_parameters=10, size_code="aic"), "size_code"),
+    (lambda: size_charge(10, 0), "num_examples"),
     (lambda: ideal_score(TRAIN_X, [1.0] * 4, VAL_X, [1.0, 2.0], task="regression"), "constant"),
     (lambda: ideal_score(TRAIN_X, ["a"] * 4, VAL_X, ["a", "a"]), "at least two classes"),
     (lambda: ideal_holdout_score(TRAIN_X, TRAIN_Y, val_fraction=0.7), "val_fraction"),

@@ -16,6 +16,8 @@ The official format: ``cifar-10-batches-py/data_batch_1`` … ``data_batch_5`` a
 the 1,024 red, then green, then blue pixels, each plane row-major), ``b"labels"``
 (10,000 ints in 0..9), ``b"batch_label"`` and ``b"filenames"``; ``batches.meta`` holds
 ``b"label_names"``.
+
+The paper profile of the chapter "The image experiment" reads its target from here.
 """
 
 from __future__ import annotations

@@ -29,6 +29,9 @@ test result. Rapid antigen tests (``rat``), pending or untested participants (``
 ``na``) and rows without test information are left out. Older revisions of the CSV
 without a ``testType`` column are read with the ``test_status`` rule alone (logged);
 revisions without ``test_status`` carry no test information and are refused.
+
+The paper profile of the chapter "The audio experiment" reads its target from here
+(:func:`coswara_splits`).
 """
 
 from __future__ import annotations
@@ -62,13 +65,17 @@ REPOSITORY = "https://github.com/iiscleap/Coswara-Data.git"
 COMMIT = "4942c97e31de7180a93d17f2e7530a9c543cfd50"
 REGISTRY_PREFIX = "coswara-"  # registry rows "coswara-YYYYMMDD.tar.gz.aa", ...
 FOLDER_NAME = "Coswara-Data"
+#: The two classes, in label-code order (negative 0, positive 1).
 CLASSES = ["negative", "positive"]
 PAPER_COUNTS = {"positive": 960, "negative": 428}
+#: The nine sounds recorded from each participant (one WAV file each).
 SOUNDS = (
     "breathing-deep", "breathing-shallow", "cough-heavy", "cough-shallow", "counting-fast",
     "counting-normal", "vowel-a", "vowel-e", "vowel-o",
 )
+#: Frames per log-mel input: the paper's longest clips, 8 s at 48 kHz (159 frames).
 COSWARA_FRAMES = num_frames(8 * PAPER_SAMPLE_RATE, PAPER_SAMPLE_RATE)  # 159: the paper's longest clips
+#: The columns of ``combined_data.csv`` kept beside each participant's label.
 METADATA_COLUMNS = ("covid_status", "test_status", "testType", "test_date", "record_date", "a", "g")
 _DATE = re.compile(r"^\d{8}$")
 _PART = re.compile(r"^(\d{8})\.tar\.gz\.[a-z]{2}$")

@@ -6,7 +6,8 @@ grey levels 0-16. No download is needed, so the quick profile can transfer to a 
 image task offline. Here each image is enlarged to ``size`` x ``size`` by bilinear
 interpolation (:func:`scipy.ndimage.zoom`, ``order=1``), scaled to [0, 255] like CIFAR-10
 pixels and copied into ``channels`` channels, so models built for CIFAR-10 inputs of shape
-(3, 32, 32) take it unchanged.
+(3, 32, 32) take it unchanged. The quick profile of the chapter "The image experiment"
+transfers to these images.
 """
 
 from __future__ import annotations

@@ -1,4 +1,7 @@
-"""Synthetic Gaussian classes with a controlled separation: the scores' test bench."""
+"""Synthetic Gaussian classes with a controlled separation: the scores' test bench.
+
+Used in the chapters "The scores: NC, LEEP and LogME" and "Towards an ideal measure".
+"""
 
 from __future__ import annotations
 

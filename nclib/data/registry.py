@@ -13,6 +13,7 @@ import io
 from importlib import resources
 from pathlib import Path
 
+#: The columns of ``registry.csv``, in order.
 COLUMNS = ("name", "filename", "url", "algorithm", "digest", "size_bytes", "notes")
 
 

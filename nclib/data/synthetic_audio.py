@@ -48,11 +48,11 @@ from nclib.data.base import Dataset
 DEFAULT_SAMPLE_RATE = 48_000
 TASKS = ("music", "speech", "scenes", "cough")
 SOURCE_TASKS = ("music", "speech", "scenes")
-# Analysis windows of the paper (50 % overlap): 40 ms for scenes and music, 30 ms for
-# speech (pre-training), 100 ms for the cough target.
+#: Analysis windows of the paper (50 % overlap): 40 ms for scenes and music, 30 ms for
+#: speech (pre-training), 100 ms for the cough target.
 WINDOW_SECONDS = {"music": 0.04, "speech": 0.03, "scenes": 0.04, "cough": 0.1}
-# Short clips keep the quick profile on a CPU budget: 49 (music, scenes) and 65 (speech)
-# log-mel frames for the source tasks, 29 for the target.
+#: Short clips keep the quick profile on a CPU budget: 49 (music, scenes) and 65 (speech)
+#: log-mel frames for the source tasks, 29 for the target.
 DURATION_SECONDS = {"music": 1.0, "speech": 1.0, "scenes": 1.0, "cough": 1.5}
 _TASK_CODES = {"music": 1, "speech": 2, "scenes": 3, "cough": 4}
 _TINY = 1e-12
@@ -514,6 +514,8 @@ _CLASSES = {
     "scenes": list(_SCENES),
     "cough": ["negative", "positive"],
 }
+#: Clips per class of each task (the cough classes in the ratio of the paper's Coswara
+#: selection).
 DEFAULT_COUNTS = {"music": 50, "speech": 50, "scenes": 50, "cough": {"negative": 771, "positive": 1729}}
 
 

@@ -1,7 +1,7 @@
 """Experiments: one declarative configuration each, run by one shared runner.
 
-:func:`run_experiment` turns an :class:`ExperimentConfig` into the tables every chapter,
-the command line and the tests read; :data:`EXPERIMENTS` names the registered
+:func:`~nclib.experiments.runner.run_experiment` turns an :class:`~nclib.experiments.runner.ExperimentConfig` into the tables every chapter,
+the command line and the tests read; :data:`~nclib.experiments.runner.EXPERIMENTS` names the registered
 experiments (``toy``, ``cifar10``, ``coswara``), imported only when used;
 :func:`load_all` puts the tables of several of them side by side. Importing this
 package does not import torch.
@@ -35,7 +35,7 @@ def combine(results: Mapping[str, Results], tables: Sequence[str] = TABLES) -> d
     results : mapping of str to Results
         ``{experiment label: results}``, in the order the rows should come.
     tables : sequence of str
-        Names of tables of :class:`Results` (:data:`COLUMNS`).
+        Names of tables of :class:`~nclib.experiments.runner.Results` (:data:`~nclib.experiments.runner.COLUMNS`).
 
     Returns
     -------
@@ -68,19 +68,19 @@ def load_all(names: Sequence[str], profile: str | None = None, *, cache=None,
              tables: Sequence[str] = TABLES) -> dict:
     """The tables (scores, transfer, evaluation) of several registered experiments, side by side.
 
-    Each experiment is run with :func:`run_experiment` (``get_experiment(name, profile)``);
+    Each experiment is run with :func:`~nclib.experiments.runner.run_experiment` (``get_experiment(name, profile)``);
     with a warm cache that reads stored entries and trains nothing.
 
     Parameters
     ----------
     names : sequence of str
-        Registered experiments (:data:`EXPERIMENTS`).
+        Registered experiments (:data:`~nclib.experiments.runner.EXPERIMENTS`).
     profile : {"quick", "paper"}, optional
         Default: ``$NCLIB_PROFILE`` (``quick``).
     cache : nclib.cache.Cache, optional
         Default: the data folder's cache.
     tables : sequence of str
-        Which tables of :class:`Results` to return.
+        Which tables of :class:`~nclib.experiments.runner.Results` to return.
 
     Returns
     -------

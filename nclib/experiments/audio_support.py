@@ -39,9 +39,9 @@ INPUT_SCALE_DB = 20.0
 
 SYNTHETIC_FOLDER = "synthetic-coswara"
 MANIFEST = "manifest.csv"
-# How many of the usable clips are written in each awkward-but-readable format.
+#: How many of the usable clips are written in each awkward-but-readable format.
 ODD_FORMATS = {"stereo": 3, "22.05 kHz": 3, "44.1 kHz": 3}
-# Files that must be skipped, one of each; their labels alternate negative / positive.
+#: Files that must be skipped, one of each; their labels alternate negative / positive.
 UNUSABLE = ("empty", "corrupt", "silent", "too short")
 TOO_SHORT_SECONDS = 0.05  # half of the target's 100 ms FFT window
 
@@ -401,8 +401,16 @@ class LogMelFrontEnd(torch.nn.Module):
 
     Attributes
     ----------
-    inner, classifier, embedding_dim, sample_rate (= ``input_rate``), has_source_head (True),
-    head_activation (``"softmax"``).
+    inner : torch.nn.Module
+        ``model``, whose weights are used unchanged.
+    classifier, embedding_dim
+        Those of ``model``.
+    sample_rate : int
+        ``input_rate``, the rate of the waveforms ``embed`` reads.
+    has_source_head : bool
+        True.
+    head_activation : str
+        ``"softmax"``.
 
     Examples
     --------

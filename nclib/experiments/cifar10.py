@@ -27,6 +27,9 @@ from which files happen to exist. The ground truth is converged:
 
 ``zoo="in-house"`` keeps the earlier quick zoo as a clearly labelled second zoo: six
 small CNNs pre-trained here for minutes on procedurally generated shapes.
+
+The chapter "The image experiment" runs it (``python -m nclib run cifar10``); "All
+scores, every setup, with their uncertainty" runs it on every available target.
 """
 
 from __future__ import annotations

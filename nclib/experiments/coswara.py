@@ -35,6 +35,8 @@ network and a new head trained on the frozen trunk's outputs, 5 seeds, early sto
 be switched on with ``fine_tune="top"``. Only the log-mel
 inputs of the in-house models go through the fixed map ``(dB + 40) / 20``
 (:func:`nclib.experiments.audio_support.standardise_log_mel`).
+
+The chapter "The audio experiment" runs it (``python -m nclib run coswara``).
 """
 
 from __future__ import annotations
@@ -46,11 +48,14 @@ from nclib.experiments.audio_support import INPUT_OFFSET_DB, INPUT_SCALE_DB
 SOURCE_TASKS = ("scenes", "music", "speech")
 INPUT_MAP = f"(dB + {INPUT_OFFSET_DB:g}) / {INPUT_SCALE_DB:g}"
 
+#: The paper profile's settings: :class:`~nclib.experiments.runner.ExperimentConfig` fields
+#: and the source models' pre-training.
 PAPER = {
     "head_epochs": 250, "full_epochs": 250, "seeds": tuple(range(10)), "lr": 1e-4, "batch_size": 32,
     "pretrain_epochs": {"scenes": 50, "music": 50, "speech": 50}, "pretrain_lr": 1e-3,
     "pretrain_batch_size": 32, "split_seed": 0,
 }
+#: The quick profile's settings, in the same form as :data:`PAPER`.
 QUICK = {
     "head_solver": "convex", "head_epochs": 40, "full_epochs": 40, "seeds": (0,), "lr": 1e-3,
     "batch_size": 32, "full_regime": False, "convergence_check": "raise",

@@ -7,10 +7,11 @@ rest, identically for the image and the audio experiment::
     target splits ─┐
     zoo ─ prepare_model ─ features (train/val/test embeddings + source softmax, cached)
                            ├─ scores: every chosen REGISTRY score on the train embeddings
-                           ├─ transfer: head regime on cached embeddings (Adam per seed, or
-                           │            the convex head solved once), full fine-tuning per
-                           │            seed (or "top": the last stage + head on cached trunk
-                           │            outputs), best checkpoint on validation, convergence guard
+                           ├─ transfer: head regime on cached embeddings (Adam per
+                           │            seed, or the convex head solved once), full
+                           │            fine-tuning per seed (or "top": the last stage +
+                           │            head on cached trunk outputs), best checkpoint on
+                           │            validation, convergence guard
                            └─ evaluation: nclib.evaluate.evaluate_run(scores, transfer)
 
 Every expensive result (pre-trained weights, features, trained heads, transfer outcomes,
@@ -19,6 +20,10 @@ a fingerprint of the target data, the profile, the settings, ``config.key_parts`
 nclib's version; models are built or loaded only on a cache miss, so a warm rerun takes
 seconds. Outcomes are cached as ``.npz`` arrays, which round-trip floats exactly: a warm
 rerun reproduces the cold run's tables bit for bit.
+
+Every results chapter reads its tables from here: "The image experiment", "The audio
+experiment", "All scores, every setup, with their uncertainty", "The caveats, measured",
+"Towards an ideal measure" and "What each score costs".
 """
 
 from __future__ import annotations
@@ -73,7 +78,8 @@ OUTCOME_FORMAT = 2  # enters transfer cache keys: outcomes now hold test_probs, 
 
 CSV_COLUMNS = {**COLUMNS, "scores": ["model", "score", "value"]}
 """Columns written to ``<out>/<table>.csv``: as in memory, but ``scores.csv`` holds the
-issue's three columns (the seconds a score took are kept in :attr:`Results.scores`)."""
+issue's three columns (the seconds a score took are kept in the ``scores`` table of
+:class:`Results`)."""
 
 EXPERIMENTS: dict[str, str | Callable] = {
     "toy": "nclib.experiments.toy:toy_experiment",
@@ -138,7 +144,7 @@ class ExperimentConfig:
     convergence_check : {"record", "warn", "raise"}
         What to do when :func:`nclib.transfer.check_converged` finds more than 10 % of the
         runs unconverged (late peaks at the cap, or an L-BFGS fit short of its tolerance):
-        only record it in :attr:`Results.convergence` (default), warn, or raise
+        only record it in the ``convergence`` table of :class:`Results` (default), warn, or raise
         :class:`nclib.transfer.NotConvergedError`. Not part of cache keys.
     scores : tuple of str or None
         REGISTRY names to compute; ``None``: every registered score.
@@ -304,7 +310,7 @@ class ExperimentConfig:
 
 @dataclass
 class Results:
-    """The tables of one run (columns: :data:`COLUMNS`).
+    """The tables of one run (columns: :data:`~nclib.experiments.runner.COLUMNS`).
 
     Attributes
     ----------
@@ -380,7 +386,7 @@ class Results:
         -------
         dict
             ``features`` (n, D) float32 and ``labels`` (n,), and ``source_probs`` (n, Z)
-            float32 when the run holds them (:attr:`source_probs`; a run made by
+            float32 when the run holds them (``source_probs``; a run made by
             :func:`run_experiment` always does).
 
         Raises
@@ -468,7 +474,7 @@ class Results:
         Each ``.npz`` holds ``train_features``, ``train_labels``, ``val_features``,
         ``val_labels``, ``test_features`` and ``test_labels``, so anyone can re-score or
         refit without the models (read with ``numpy.load(path, allow_pickle=False)``).
-        The source probabilities (:attr:`source_probs`) are not written.
+        The source probabilities (``source_probs``) are not written.
 
         Returns
         -------
@@ -725,7 +731,7 @@ def run_experiment(config: ExperimentConfig, out=None, cache: Cache | None = Non
         It is also an instance of the original error's class where possible.
     nclib.transfer.NotConvergedError
         With ``config.convergence_check == "raise"``, when more than 10 % of the transfer
-        runs did not converge (see :attr:`Results.convergence`).
+        runs did not converge (see the ``convergence`` table of :class:`Results`).
 
     Examples
     --------
@@ -1135,7 +1141,7 @@ def _features(cache, model_parts, split, model: _LazyModel, inputs, config) -> d
 
 # ----------------------------------------------------------------------------- registry
 def get_experiment(name: str, profile: str | None = None) -> ExperimentConfig:
-    """The configuration of a registered experiment (:data:`EXPERIMENTS`) at ``profile``.
+    """The configuration of a registered experiment (:data:`~nclib.experiments.runner.EXPERIMENTS`) at ``profile``.
 
     Parameters
     ----------

@@ -2,7 +2,7 @@
 and a CRNN, in PyTorch.
 
 Every model maps a log-mel input of shape (batch, 1, frames, mel_bins) to an embedding
-of shape (batch, embedding_dim) with :meth:`embed` (after global pooling) and to source
+of shape (batch, embedding_dim) with ``embed`` (after global pooling) and to source
 logits with ``forward(x) = classifier(embed(x))``, as the model contract requires. All
 three also follow the optional ``trunk`` / ``top`` split of :mod:`nclib.models` (the
 trunk is every conv block but the last; the top is the last block and the pooling, with
@@ -22,6 +22,10 @@ CRNN                      0.53 M     528,714                     music, speech
 Only the baseline's architecture is published (Kong et al., 2018); Table 1 of the paper
 gives nothing but the parameter counts of the other two, so :class:`SmallCnn` and
 :class:`Crnn` are designs of ours in the baseline's style (see their docstrings).
+
+The chapter "The audio experiment" ranks these five models, pre-trained here on the
+source tasks (the quick profile beside the published networks of
+:mod:`nclib.models.pretrained_audio`).
 
 References
 ----------

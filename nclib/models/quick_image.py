@@ -24,6 +24,9 @@ accuracies differ. Every network follows the zoo contract (:mod:`nclib.models`):
 are float32 images of shape (batch, 3, height, width) with values in [0, 255] (32x32
 in the quick profile), scaled inside the model to [-1, 1]; ``embed`` ends in global
 average pooling; ``classifier`` is a ``torch.nn.Linear``.
+
+The chapter "The image experiment" ranks this zoo as its second, clearly labelled one
+(``zoo="in-house"`` of :func:`nclib.experiments.cifar10.cifar10_experiment`).
 """
 
 from __future__ import annotations
@@ -126,6 +129,7 @@ class ResidualBlock(nn.Module):
         )
 
     def forward(self, x):
+        """The block's output: ReLU of the two convolutions plus the shortcut."""
         return torch.relu(self.body(x) + self.shortcut(x))
 
 
@@ -154,6 +158,7 @@ class DenseBlock(nn.Module):
         self.out_channels = in_channels + num_layers * growth
 
     def forward(self, x):
+        """The input with every layer's ``growth`` new channels appended."""
         for layer in self.layers:
             x = torch.cat([x, layer(x)], dim=1)
         return x
@@ -208,6 +213,7 @@ class XceptionBlock(nn.Module):
         self.shortcut = conv_bn(in_channels, out_channels, 1, 2, activation=None)
 
     def forward(self, x):
+        """The block's output: the separable convolutions and pooling plus the shortcut."""
         return self.body(x) + self.shortcut(x)
 
 
@@ -242,6 +248,7 @@ class InvertedResidual(nn.Module):
         self.use_shortcut = stride == 1 and in_channels == out_channels
 
     def forward(self, x):
+        """The block's output, plus the input when the stride is 1 and the channels match."""
         out = self.body(x)
         return out + x if self.use_shortcut else out
 
@@ -263,6 +270,7 @@ class SqueezeExcite(nn.Module):
         )
 
     def forward(self, x):
+        """The input scaled channel by channel by the gate."""
         return x * self.gate(x)
 
 

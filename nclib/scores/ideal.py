@@ -23,15 +23,30 @@ answer, built from pieces whose every step is closed-form:
    training evidence, so that it is the code length of all targets, the training ones
    first, then the validation ones given them; ``mode="validation"`` keeps the held-out
    term alone, which is noisy when the validation split is small.
-4. **Pay for size.** A prior over the candidate models, ``p(model) ∝ P^(-lambda)`` for a
-   model with ``P`` parameters, adds ``-lambda log P`` nats to the total. In
-   minimum-description-length terms (Rissanen 1978) the score is minus a two-part code
-   length per target value: ``lambda log P`` to name the model plus the code of the
-   targets. The charge is fixed while the likelihood grows with the data, so it breaks
-   near-ties in favour of the smaller model and never overrides a clear difference;
-   ``lambda`` sets the exchange rate (``lambda log 10`` nats of total log-likelihood per
-   tenfold size). A BIC-style ``(P / 2) log N`` would be dominated by ``P`` (10^5
-   parameters against a few hundred samples) and always choose the smallest model.
+4. **Pay for size.** ``lambda`` times the code length of the model's ``P`` parameters,
+   by default the minimum-description-length / Bayesian-information-criterion charge
+   ``(P / 2) log n`` nats (``size_code="bic"``; Schwarz 1978, Rissanen 1978): each
+   real parameter stated to the precision ``1 / sqrt(n)`` that ``n`` examples resolve
+   costs ``(1/2) log n`` nats, and ``-(P / 2) log n`` is the leading term of the log
+   evidence of a ``P``-parameter model beyond its maximum likelihood. Here ``n`` is the
+   number of examples whose targets are coded (``N - 1 + M`` prequential, ``M``
+   validation) and the charge is divided, like the likelihood, by the number of target
+   values ``n K`` (the ``P`` parameters are shared by the ``K`` target columns). So
+   ``lambda = 1`` *is* the BIC trade-off, in the same unit as the likelihood term:
+   nats per target value. It charges every parameter as if it were fitted to the target
+   data (fine-tuning) and assumes ``n`` well above ``P``; with millions of parameters and
+   a few thousand examples it outweighs any likelihood difference, and the pick moves
+   to the smallest model. That is BIC taken literally, and it overstates the cost: a
+   frozen backbone's parameters are not fitted to the target at all, and where ``P``
+   far exceeds ``n`` the effective number of parameters is far below ``P``. Read
+   ``lambda`` as the fraction of BIC's charge one is willing to pay; the ``lambda`` at
+   which the pick leaves a model (:func:`ideal_switch_points`; the pick on a grid:
+   :func:`ideal_pick_path`) is the price at which its extra likelihood stops paying
+   for its extra parameters.
+   ``size_code="naming"`` keeps the earlier, much milder charge ``lambda log P`` nats
+   for the whole data set (a prior ``p(model) ∝ P^-lambda`` that only names the model):
+   per target value it is about ``log P / (n K)``, some 1e-3 nats, and changes no pick
+   until ``lambda`` is in the thousands.
 
 Cost: one eigendecomposition of the smaller Gram matrix, O(N D min(N, D) + min(N, D)^3),
 shared by all K target columns, then O(M D rank) for M validation samples.
@@ -49,8 +64,10 @@ penalty (a parameter count is not an input of registry scores).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Mapping
 
 import numpy as np
+import pandas as pd
 from numpy.typing import ArrayLike
 from scipy.optimize import minimize_scalar
 
@@ -60,6 +77,9 @@ from nclib.scores._linalg import psd_eigh
 
 TASKS = ("classification", "regression")
 MODES = ("prequential", "validation")
+SIZE_CODES = ("bic", "naming")
+#: The default lambda grid of :func:`ideal_pick_path`: 0, then 1e-6 .. 1e2 in half-decades.
+DEFAULT_WEIGHTS = (0.0, *(10.0 ** np.arange(-6.0, 2.25, 0.5)))
 _LOG_2PI = np.log(2.0 * np.pi)
 _GRID_STEP = 0.5  # in log r
 _LOG_RANGE = (-37.0, 18.5)  # log r relative to the largest eigenvalue (about 1e-16 .. 1e8)
@@ -389,9 +409,43 @@ def _prepare_targets(train_targets, val_targets, task: str, num_train: int, num_
     return train, val
 
 
+def size_charge(num_parameters: int, num_examples: int, size_code: str = "bic") -> float:
+    """Code length of a model's size at ``lambda = 1``, in nats for the whole data set.
+
+    Parameters
+    ----------
+    num_parameters : int
+        P, the model's parameter count (at least 1).
+    num_examples : int
+        n, the number of examples whose targets are coded (at least 1).
+    size_code : {"bic", "naming"}
+        ``"bic"``: ``(P / 2) log n``, the two-part code of P parameters at the precision n
+        examples resolve (Rissanen 1978), the BIC penalty (Schwarz 1978). ``"naming"``:
+        ``log P``, a prior ``p(model) ∝ 1 / P`` over candidate sizes.
+
+    Returns
+    -------
+    float
+
+    Examples
+    --------
+    >>> round(size_charge(1000, 100), 2), round(size_charge(1000, 100, "naming"), 2)
+    (2302.59, 6.91)
+    """
+    if size_code not in SIZE_CODES:
+        raise ValueError(f"size_code must be one of {SIZE_CODES}, got {size_code!r}")
+    if not isinstance(num_parameters, (int, np.integer)) or num_parameters < 1:
+        raise ValueError(f"num_parameters must be a positive integer, got {num_parameters!r}")
+    if not isinstance(num_examples, (int, np.integer)) or num_examples < 1:
+        raise ValueError(f"num_examples must be a positive integer, got {num_examples!r}")
+    if size_code == "naming":
+        return float(np.log(num_parameters))
+    return 0.5 * float(num_parameters) * float(np.log(num_examples))
+
+
 def ideal_terms(train_features, train_targets, val_features, val_targets, *, task: str = "classification",
                 mode: str = "prequential", num_parameters: int | None = None,
-                complexity_weight: float = 1.0) -> dict:
+                complexity_weight: float = 1.0, size_code: str = "bic") -> dict:
     """The parts of :func:`ideal_score`: training evidence, validation fit, size charge.
 
     Parameters are those of :func:`ideal_score`.
@@ -401,9 +455,13 @@ def ideal_terms(train_features, train_targets, val_features, val_targets, *, tas
     dict
         ``value`` (the score), ``log_evidence`` (maximum log evidence of the training
         targets, nats, summed over columns), ``log_predictive`` (log-likelihood of the
-        validation targets, nats, summed), ``penalty`` (``complexity_weight *
-        log(num_parameters)``, 0 without a count), ``num_targets`` (the divisor of the
-        mode: ``M K`` or ``(N - 1 + M) K``), ``alpha`` and ``beta`` (ndarray of shape (K,)).
+        validation targets, nats, summed), ``likelihood`` (the coded total of the mode:
+        ``log_predictive``, plus ``log_evidence`` when prequential), ``size_charge``
+        (:func:`size_charge` at ``lambda = 1``, NaN without a count), ``penalty``
+        (``complexity_weight * size_charge``, 0 without a count), ``num_examples`` (n:
+        ``M`` or ``N - 1 + M``), ``num_targets`` (the divisor: ``n K``),
+        ``num_parameters``, ``size_code``, ``alpha`` and ``beta`` (ndarray of shape (K,)).
+        ``value == (likelihood - penalty) / num_targets``.
 
     Examples
     --------
@@ -412,15 +470,17 @@ def ideal_terms(train_features, train_targets, val_features, val_targets, *, tas
     >>> features = rng.normal(size=(40, 3)) + 2 * labels[:, None]
     >>> args = (features[::2], labels[::2], features[1::2], labels[1::2])
     >>> held_out = ideal_terms(*args, mode="validation", num_parameters=100)
-    >>> bool(np.isclose(held_out["value"], (held_out["log_predictive"] - np.log(100)) / (20 * 2)))
+    >>> bool(np.isclose(held_out["value"], (held_out["log_predictive"] - 50 * np.log(20)) / (20 * 2)))
     True
     >>> both = ideal_terms(*args, num_parameters=100)
-    >>> total = both["log_evidence"] + both["log_predictive"] - np.log(100)
+    >>> total = both["log_evidence"] + both["log_predictive"] - 50 * np.log(39)
     >>> bool(np.isclose(both["value"], total / ((19 + 20) * 2)))
     True
     """
     if mode not in MODES:
         raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
+    if size_code not in SIZE_CODES:
+        raise ValueError(f"size_code must be one of {SIZE_CODES}, got {size_code!r}")
     train_features = as_features(train_features, "train_features")
     val_features = as_features(val_features, "val_features")
     if train_features.shape[1] != val_features.shape[1]:
@@ -434,20 +494,23 @@ def ideal_terms(train_features, train_targets, val_features, val_targets, *, tas
     fit = fit_bayesian_linear(train_features, train, intercept=True)
     log_evidence = float(np.sum(fit.log_evidence))
     log_predictive = float(np.sum(fit.log_predictive(val_features, val)))
-    penalty = complexity_weight * float(np.log(num_parameters)) if num_parameters is not None else 0.0
     if mode == "validation":
-        total, num_targets = log_predictive, val.size
+        likelihood, num_examples = log_predictive, len(val)
     else:
-        total, num_targets = log_evidence + log_predictive, (len(train) - 1 + len(val)) * val.shape[1]
-    return {"value": (total - penalty) / num_targets, "log_evidence": log_evidence,
-            "log_predictive": log_predictive, "penalty": penalty, "num_targets": num_targets,
-            "alpha": fit.alpha, "beta": fit.beta}
+        likelihood, num_examples = log_evidence + log_predictive, len(train) - 1 + len(val)
+    num_targets = num_examples * val.shape[1]
+    charge = size_charge(num_parameters, num_examples, size_code) if num_parameters is not None else float("nan")
+    penalty = complexity_weight * charge if num_parameters is not None else 0.0
+    return {"value": (likelihood - penalty) / num_targets, "log_evidence": log_evidence,
+            "log_predictive": log_predictive, "likelihood": likelihood, "size_charge": charge,
+            "penalty": penalty, "num_examples": num_examples, "num_targets": num_targets,
+            "num_parameters": num_parameters, "size_code": size_code, "alpha": fit.alpha, "beta": fit.beta}
 
 
 def ideal_score(train_features: ArrayLike, train_targets: ArrayLike, val_features: ArrayLike,
                 val_targets: ArrayLike, *, task: str = "classification",
                 mode: str = "prequential", num_parameters: int | None = None,
-                complexity_weight: float = 1.0) -> float:
+                complexity_weight: float = 1.0, size_code: str = "bic") -> float:
     """Prototype ideal transferability score: description length of the targets plus a size cost.
 
     A Bayesian linear model (with intercept) of the task's targets on the embeddings is
@@ -458,23 +521,26 @@ def ideal_score(train_features: ArrayLike, train_targets: ArrayLike, val_feature
     * ``mode="prequential"`` (default): the training targets coded by the model's
       evidence, then the validation targets by its posterior predictive distribution
       (the chain rule: together the evidence of all targets, with the hyper-parameters
-      set on the training part):
+      set on the training part), over ``n = N - 1 + M`` examples:
 
       .. math:: S = \\frac{\\log p(Y^{tr} \\mid F^{tr}) + \\log p(Y^{val} \\mid F^{val}, F^{tr}, Y^{tr})
-                - \\lambda \\log P}{(N - 1 + M) K};
+                - \\lambda \\tfrac{P}{2} \\log n}{n K};
 
     * ``mode="validation"``: the validation targets only, a purely held-out estimate,
-      ``S = (log p(Y^val | F^val, F^tr, Y^tr) - lambda log P) / (M K)``.
+      ``S = (log p(Y^val | F^val, F^tr, Y^tr) - lambda (P/2) log M) / (M K)``.
 
-    ``lambda log P`` is the code length of a prior ``p(model) ∝ P^-lambda`` over candidate
-    models of ``P`` parameters. With few validation samples the validation mode is noisy
-    (the book's chapter "Towards an ideal measure" shows how noisy); the prequential mode
-    adds the training evidence, which every training sample informs.
+    ``(P / 2) log n`` (``size_code="bic"``, the default) is the description length of
+    ``P`` parameters stated to the precision ``n`` examples resolve -- the BIC penalty --
+    so ``lambda = 1`` is the BIC trade-off and ``lambda = 0`` the pure likelihood;
+    ``size_code="naming"`` charges ``log P`` instead (see the module notes for both
+    scales and why BIC's dominates when P is far above n). With few validation samples
+    the validation mode is noisy; the prequential mode adds the training evidence,
+    which every training sample informs.
 
     The score is task-agnostic (the same formula for class labels, coded one-hot, and for
     real-valued targets, standardised with the training deviation), uses training and
     validation data, knows the model's size and costs one eigendecomposition.
-    **Larger is better.** See the module notes for the choice of the penalty.
+    **Larger is better.**
 
     Parameters
     ----------
@@ -492,8 +558,9 @@ def ideal_score(train_features: ArrayLike, train_targets: ArrayLike, val_feature
     num_parameters : int, optional
         Parameter count P of the backbone; ``None`` drops the size term.
     complexity_weight : float
-        lambda >= 0: nats of total log-likelihood a model must gain per factor ``e`` in
-        size (default 1).
+        lambda >= 0, the share of the size code that is charged (default 1: BIC).
+    size_code : {"bic", "naming"}
+        The size code (:func:`size_charge`).
 
     Returns
     -------
@@ -504,13 +571,13 @@ def ideal_score(train_features: ArrayLike, train_targets: ArrayLike, val_feature
     ------
     ValueError
         Bad shapes or values, unseen validation classes, a constant regression target,
-        a bad mode, parameter count or weight.
+        a bad mode, size code, parameter count or weight.
 
     References
     ----------
     Suresh, Abrol and Thakur, Pitfalls in Measuring Neural Transferability, Sec. 5.2 (the
     four properties); MacKay (1992) and You et al. (2021) (the Bayesian linear model);
-    Rissanen (1978) (description length).
+    Rissanen (1978) (description length); Schwarz (1978) (the BIC penalty).
 
     Examples
     --------
@@ -520,13 +587,127 @@ def ideal_score(train_features: ArrayLike, train_targets: ArrayLike, val_feature
     >>> labels = np.repeat([0, 1, 2], 30)
     >>> features = rng.normal(size=(90, 4)) + 3 * np.eye(3, 4)[labels]
     >>> train, val = np.arange(90) % 3 != 0, np.arange(90) % 3 == 0
-    >>> small = ideal_score(features[train], labels[train], features[val], labels[val], num_parameters=10**4)
-    >>> large = ideal_score(features[train], labels[train], features[val], labels[val], num_parameters=10**6)
-    >>> bool(small > large)
-    True
+    >>> small = ideal_score(features[train], labels[train], features[val], labels[val], num_parameters=10)
+    >>> large = ideal_score(features[train], labels[train], features[val], labels[val], num_parameters=100)
+    >>> round(small - large, 4)  # 90 parameters at (1/2) log 89 nats each, over 89 x 3 targets
+    0.7565
     """
     return ideal_terms(train_features, train_targets, val_features, val_targets, task=task, mode=mode,
-                       num_parameters=num_parameters, complexity_weight=complexity_weight)["value"]
+                       num_parameters=num_parameters, complexity_weight=complexity_weight,
+                       size_code=size_code)["value"]
+
+
+# ----------------------------------------------------------------------------- the pick across lambda
+def _path_inputs(terms: Mapping[str, Mapping]):
+    if not isinstance(terms, Mapping) or not terms:
+        raise ValueError("terms must be a non-empty dict {model: ideal_terms(...)}")
+    names = list(terms)
+    likelihood = np.array([float(terms[m]["likelihood"]) for m in names])
+    charge = np.array([float(terms[m]["size_charge"]) for m in names])
+    if not np.isfinite(charge).all():
+        missing = [m for m, c in zip(names, charge) if not np.isfinite(c)]
+        raise ValueError(f"models {missing} have no size charge: pass num_parameters to ideal_terms")
+    if not np.isfinite(likelihood).all():
+        raise ValueError("likelihoods must be finite")
+    targets = {int(terms[m]["num_targets"]) for m in names}
+    codes = {terms[m]["size_code"] for m in names}
+    if len(targets) != 1 or len(codes) != 1:
+        raise ValueError(f"the models were scored on different data or size codes: num_targets {sorted(targets)}, "
+                         f"size codes {sorted(codes)}")
+    parameters = np.array([int(terms[m]["num_parameters"]) for m in names])
+    return names, likelihood, charge, parameters, targets.pop()
+
+
+def _best(likelihood, charge, weight):
+    value = likelihood - weight * charge
+    tied = np.flatnonzero(value >= value.max() - 1e-9 * max(1.0, abs(value.max())))
+    return int(tied[np.argmin(charge[tied])])  # a tie goes to the smaller model
+
+
+def ideal_switch_points(terms: Mapping[str, Mapping]) -> pd.DataFrame:
+    """The exact intervals of lambda over which each model is the prototype's pick.
+
+    The score of model i is ``(L_i - lambda c_i) / T`` (``L`` the coded likelihood, ``c``
+    the size charge at ``lambda = 1``, ``T`` the number of target values), a line in
+    lambda; the pick is the upper envelope of the lines. Starting from the best
+    likelihood at ``lambda = 0`` it moves, at each crossing, to a model with a smaller
+    charge, never back (the same construction as :func:`nclib.costs.complexity_path`,
+    for any size code).
+
+    Parameters
+    ----------
+    terms : dict of str to dict
+        Per model, :func:`ideal_terms` with ``num_parameters`` (same data, mode and
+        ``size_code`` for all).
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per interval: ``model, num_parameters, from_weight, to_weight`` (the
+        last ``to_weight`` is infinite). Ties go to the smaller model.
+
+    Examples
+    --------
+    >>> terms = {m: {"likelihood": L, "size_charge": c, "num_targets": 100, "size_code": "bic",
+    ...              "num_parameters": p}
+    ...          for m, L, c, p in [("big", 50.0, 40.0, 8), ("mid", 40.0, 20.0, 4), ("small", 0.0, 10.0, 2)]}
+    >>> ideal_switch_points(terms)[["model", "from_weight", "to_weight"]].values.tolist()
+    [['big', 0.0, 0.5], ['mid', 0.5, 4.0], ['small', 4.0, inf]]
+    """
+    names, likelihood, charge, parameters, _ = _path_inputs(terms)
+    current, weight, rows = _best(likelihood, charge, 0.0), 0.0, []
+    while True:
+        smaller = np.flatnonzero(charge < charge[current])
+        if len(smaller) == 0:
+            rows.append((names[current], int(parameters[current]), weight, np.inf))
+            break
+        crossing = np.maximum((likelihood[current] - likelihood[smaller]) / (charge[current] - charge[smaller]),
+                              weight)
+        first = float(crossing.min())
+        candidates = smaller[crossing <= first]
+        following = int(candidates[np.argmin(charge[candidates])])
+        rows.append((names[current], int(parameters[current]), weight, first))
+        current, weight = following, first
+    return pd.DataFrame(rows, columns=["model", "num_parameters", "from_weight", "to_weight"])
+
+
+def ideal_pick_path(terms: Mapping[str, Mapping], weights=DEFAULT_WEIGHTS) -> pd.DataFrame:
+    """The prototype's pick at every lambda of a grid, with the parts of its score.
+
+    Parameters
+    ----------
+    terms : dict of str to dict
+        Per model, :func:`ideal_terms` with ``num_parameters`` (same data, mode and
+        ``size_code`` for all); any ``complexity_weight`` (only ``size_charge`` is used).
+    weights : sequence of float
+        lambda values >= 0 (default :data:`DEFAULT_WEIGHTS`: 0 and 1e-6 .. 1e2).
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per weight: ``weight, model`` (the pick; ties to the smaller model),
+        ``num_parameters, value`` (its score), ``likelihood_term`` and ``size_term`` (its
+        two parts, nats per target value: ``value = likelihood_term - size_term``).
+
+    Examples
+    --------
+    >>> terms = {m: {"likelihood": L, "size_charge": c, "num_targets": 100, "size_code": "bic",
+    ...              "num_parameters": p}
+    ...          for m, L, c, p in [("big", 50.0, 40.0, 8), ("mid", 40.0, 20.0, 4), ("small", 0.0, 10.0, 2)]}
+    >>> ideal_pick_path(terms, [0.0, 1.0, 10.0])[["weight", "model", "value"]].values.tolist()
+    [[0.0, 'big', 0.5], [1.0, 'mid', 0.2], [10.0, 'small', -1.0]]
+    """
+    names, likelihood, charge, parameters, targets = _path_inputs(terms)
+    weights = np.asarray(weights, dtype=float)
+    if weights.ndim != 1 or len(weights) == 0 or not np.isfinite(weights).all() or (weights < 0).any():
+        raise ValueError("weights must be a non-empty 1-D sequence of finite values >= 0")
+    rows = []
+    for weight in weights:
+        i = _best(likelihood, charge, weight)
+        rows.append((float(weight), names[i], int(parameters[i]), (likelihood[i] - weight * charge[i]) / targets,
+                     likelihood[i] / targets, weight * charge[i] / targets))
+    return pd.DataFrame(rows, columns=["weight", "model", "num_parameters", "value", "likelihood_term",
+                                       "size_term"])
 
 
 def ideal_holdout_score(features: ArrayLike, labels: ArrayLike, val_fraction: float = 0.25, random_state: int = 0,
@@ -571,5 +752,6 @@ def ideal_holdout_score(features: ArrayLike, labels: ArrayLike, val_fraction: fl
     return ideal_score(features[fit_part], codes[fit_part], features[held_out], codes[held_out], mode=mode)
 
 
-__all__ = ["BayesianLinearFit", "fit_bayesian_linear", "holdout_split", "ideal_holdout_score", "ideal_score",
-           "ideal_terms", "logme_regression_score"]
+__all__ = ["DEFAULT_WEIGHTS", "SIZE_CODES", "BayesianLinearFit", "fit_bayesian_linear", "holdout_split",
+           "ideal_holdout_score", "ideal_pick_path", "ideal_score", "ideal_switch_points", "ideal_terms",
+           "logme_regression_score", "size_charge"]
