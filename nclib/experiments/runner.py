@@ -44,7 +44,6 @@ from nclib.data.fetch import atomic_path
 from nclib.evaluate import evaluate_run, mean_performance
 from nclib.models.pretraining import CODE as PRETRAINING_CODE
 from nclib.models.pretraining import build_model
-from nclib.progress import progress
 from nclib.scores import REGISTRY, compute_scores
 
 SPLITS = ("train", "val", "test")
