@@ -22,8 +22,14 @@ NC4 nearest centre    :func:`nc4_ncc_disagreement`
 
 :func:`collapse_properties` computes all of them at once; :func:`collapse_trajectory`
 trains a small network and records them epoch by epoch (the background chapter's live
-demonstration, the paper's Figure 1 analogue); :func:`layer_embeddings` reads pooled
-activations of named layers of a torch model, to measure collapse at several depths.
+demonstration, the paper's Figure 1 analogue).
+
+At several depths of a network (chapter "Neural collapse in the pre-trained networks"):
+:func:`layer_embeddings` reads pooled activations of named layers of a torch model,
+:func:`layer_depths` places each layer as a share of the network's weight layers,
+:func:`fitted_head_properties` measures all four properties of any embeddings with a
+converged logistic head as their classifier, and :func:`depth_profile` (with its cached
+form :func:`cached_depth_profile`) puts the three together, one row per layer.
 
 References
 ----------
@@ -558,14 +564,93 @@ def collapse_trajectory(features, labels, epochs: int = 60, hidden: int = 64, em
     return history, snapshots
 
 
+# ----------------------------------------------------------------------------- several depths
+INPUT_SUFFIX = ":input"
+"""A layer name ending in this (``"classifier:input"``) names the *input* of that submodule."""
+
+DEPTH_CODE = ("nclib.collapse", "nclib.convex_head", "nclib.scores.nc", "nclib._validation", "nclib.models")
+"""Modules whose source enters every :func:`cached_depth_profile` key."""
+
+DEPTH_COLUMNS = ("layer", "depth", "dim", "nc", *PROPERTIES, "head_accuracy", "head_converged", "l2")
+"""Columns of :func:`depth_profile`, in order."""
+
+
+def _module_name(layer: str) -> tuple[str, bool]:
+    """``(submodule name, whether its input is meant)`` of a layer name."""
+    if layer.endswith(INPUT_SUFFIX):
+        return layer[:-len(INPUT_SUFFIX)], True
+    return layer, False
+
+
+def _check_layers(model, layers) -> list:
+    layers = list(layers)
+    modules = dict(model.named_modules())
+    if not layers:
+        raise ValueError("layer_embeddings needs at least one layer name")
+    if len(set(layers)) != len(layers):
+        raise ValueError(f"layer names repeat: {layers}")
+    unknown = [name for name in layers if _module_name(name)[0] not in modules]
+    if unknown:
+        raise ValueError(f"unknown layer {unknown[0]!r}; the model has {sorted(modules)[:20]}")
+    return layers
+
+
+def _hooked(model, layers, record) -> list:
+    """Hooks that call ``record(layer, value)`` with each layer's output (or input); returns the handles."""
+    modules = dict(model.named_modules())
+    handles = []
+    for layer in layers:
+        name, wants_input = _module_name(layer)
+        if wants_input:
+            def pre_hook(module, args, layer=layer):
+                record(layer, args[0] if args else None)
+            handles.append(modules[name].register_forward_pre_hook(pre_hook))
+        else:
+            def hook(module, args, output, layer=layer):
+                record(layer, output)
+            handles.append(modules[name].register_forward_hook(hook))
+    return handles
+
+
+def _run(model, inputs, batch_size: int, handles) -> None:
+    """Forward ``inputs`` in batches, in eval mode without gradients; restore the mode, remove ``handles``."""
+    import torch
+
+    first_parameter = next(model.parameters(), None)
+    device = first_parameter.device if first_parameter is not None else torch.device("cpu")
+    was_training = model.training
+    try:
+        model.eval()
+        with torch.no_grad():
+            for start in range(0, len(inputs), batch_size):
+                model(inputs[start:start + batch_size].to(device))
+    finally:
+        model.train(was_training)
+        for handle in handles:
+            handle.remove()
+
+
+def _as_inputs(inputs):
+    import torch
+
+    inputs = torch.as_tensor(inputs)
+    if inputs.ndim == 0 or len(inputs) == 0:
+        raise ValueError("inputs must hold at least one example along the first axis, "
+                         f"got shape {tuple(inputs.shape)}")
+    return inputs
+
+
 def layer_embeddings(model, inputs, layers, batch_size: int = 256) -> dict:
     """Global-average-pooled activations of named submodules of a torch model.
 
     Registers a forward hook on each named submodule, runs the inputs through the model
     in batches without gradients, and averages each captured output over every axis after
     the channel axis (the spatial axes of a (B, C, H, W) map, the time axis of (B, C, T);
-    a (B, C) output is kept as it is). The model is put in evaluation mode for the pass
-    and restored to its previous mode afterwards; the hooks are always removed.
+    a (B, C) output is kept as it is). A name ending in ``":input"`` (:data:`INPUT_SUFFIX`)
+    captures the submodule's first input instead of its output: ``"classifier:input"`` is
+    the penultimate embedding of a network whose forward pass ends in ``classifier``. The
+    model is put in evaluation mode for the pass and restored to its previous mode
+    afterwards; the hooks are always removed.
 
     Parameters
     ----------
@@ -573,7 +658,8 @@ def layer_embeddings(model, inputs, layers, batch_size: int = 256) -> dict:
     inputs : array-like or torch.Tensor of shape (N, ...)
         What ``model`` takes, batched along the first axis; moved to the model's device.
     layers : sequence of str
-        Names as in ``model.named_modules()`` (e.g. ``"features.3"``, ``"layer2"``).
+        Names as in ``model.named_modules()`` (e.g. ``"features.3"``, ``"layer2"``), each
+        optionally followed by ``":input"``.
     batch_size : int
 
     Returns
@@ -584,62 +670,329 @@ def layer_embeddings(model, inputs, layers, batch_size: int = 256) -> dict:
     Raises
     ------
     ValueError
-        An unknown or repeated layer name, no layers, empty inputs, a bad batch size, or a
-        layer whose output is not a tensor with a batch and a channel axis.
+        An unknown or repeated layer name, no layers, empty inputs, a bad batch size, a
+        layer that the forward pass never runs, or a layer whose output is not a tensor
+        with a batch and a channel axis.
 
     References
     ----------
-    Collapse at several depths: V. Papyan, X. Y. Han, D. L. Donoho. PNAS 117(40), 2020.
+    Collapse at several depths: V. Papyan, X. Y. Han, D. L. Donoho. PNAS 117(40), 2020;
+    S. Suresh, V. Abrol, A. Thakur, NeurIPS 2023 NeurReps workshop (the score is "not
+    restrictive to ... any specific model layer").
 
     Examples
     --------
     >>> import torch
     >>> net = torch.nn.Sequential(torch.nn.Conv2d(1, 4, 3), torch.nn.ReLU(), torch.nn.Conv2d(4, 6, 3),
     ...                           torch.nn.AdaptiveAvgPool2d(1), torch.nn.Flatten(), torch.nn.Linear(6, 2))
-    >>> pooled = layer_embeddings(net, np.zeros((5, 1, 8, 8), dtype=np.float32), ["1", "2", "5"])
+    >>> pooled = layer_embeddings(net, np.zeros((5, 1, 8, 8), dtype=np.float32), ["1", "2", "5", "5:input"])
     >>> {name: array.shape for name, array in pooled.items()}
-    {'1': (5, 4), '2': (5, 6), '5': (5, 2)}
+    {'1': (5, 4), '2': (5, 6), '5': (5, 2), '5:input': (5, 6)}
     """
     import torch
 
-    layers = list(layers)
-    modules = dict(model.named_modules())
-    if not layers:
-        raise ValueError("layer_embeddings needs at least one layer name")
-    if len(set(layers)) != len(layers):
-        raise ValueError(f"layer names repeat: {layers}")
-    unknown = [name for name in layers if name not in modules]
-    if unknown:
-        raise ValueError(f"unknown layer {unknown[0]!r}; the model has {sorted(modules)[:20]}")
+    layers = _check_layers(model, layers)
     if int(batch_size) < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
-    first_parameter = next(model.parameters(), None)
-    device = first_parameter.device if first_parameter is not None else torch.device("cpu")
-    inputs = torch.as_tensor(inputs)
-    if inputs.ndim == 0 or len(inputs) == 0:
-        raise ValueError("inputs must hold at least one example along the first axis, "
-                         f"got shape {tuple(inputs.shape)}")
+    inputs = _as_inputs(inputs)
     captured = {name: [] for name in layers}
 
-    def hook_for(name):
-        def hook(module, args, output):
-            if not isinstance(output, torch.Tensor) or output.ndim < 2:
-                shape = tuple(getattr(output, "shape", ()))
-                raise ValueError(f"layer {name!r} returns {type(output).__name__} {shape}; "
-                                 "need a tensor of shape (batch, channels, ...)")
-            pooled = output.flatten(2).mean(2) if output.ndim > 2 else output
-            captured[name].append(pooled.detach().to("cpu", torch.float64))
-        return hook
+    def record(layer, value):
+        if not isinstance(value, torch.Tensor) or value.ndim < 2:
+            shape = tuple(getattr(value, "shape", ()))
+            verb = "takes" if _module_name(layer)[1] else "returns"
+            raise ValueError(f"layer {layer!r} {verb} {type(value).__name__} {shape}; "
+                             "need a tensor of shape (batch, channels, ...)")
+        pooled = value.flatten(2).mean(2) if value.ndim > 2 else value
+        captured[layer].append(pooled.detach().to("cpu", torch.float64))
 
-    handles = [modules[name].register_forward_hook(hook_for(name)) for name in layers]
-    was_training = model.training
-    try:
-        model.eval()
-        with torch.no_grad():
-            for start in range(0, len(inputs), int(batch_size)):
-                model(inputs[start:start + int(batch_size)].to(device))
-    finally:
-        model.train(was_training)
-        for handle in handles:
-            handle.remove()
+    _run(model, inputs, int(batch_size), _hooked(model, layers, record))
+    silent = [name for name in layers if not captured[name]]
+    if silent:
+        raise ValueError(f"layer {silent[0]!r} never ran in the model's forward pass (a container "
+                         "the model calls piece by piece?); name one of its submodules instead")
     return {name: torch.cat(captured[name]).numpy() for name in layers}
+
+
+def _weight_layers(model) -> list:
+    """Leaf submodules holding a weight of two or more axes: convolutions, linear layers."""
+    return [module for module in model.modules()
+            if not any(True for _ in module.children())
+            and any(parameter.ndim >= 2 for parameter in module.parameters(recurse=False))]
+
+
+def layer_depths(model, inputs, layers) -> dict:
+    """Relative depth of named layers: the share of the network's weight layers run before each.
+
+    One forward pass of the first example counts, in call order, the calls of the
+    model's weight layers (leaf modules with a weight of two or more axes: convolutions
+    and linear layers; batch norms, activations and pooling do not count). A layer's depth
+    is the count when its value is taken (its output, or its input for a ``":input"``
+    name) divided by the count just before the last weight layer of the pass, the
+    classifier: the penultimate embedding has depth 1, a layer as deep as half the
+    network's weight layers 0.5.
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+        Its forward pass must end in a weight layer (the classifier) and run at least two.
+    inputs : array-like or torch.Tensor of shape (N, ...)
+        Only the first example is used.
+    layers : sequence of str
+        As in :func:`layer_embeddings`.
+
+    Returns
+    -------
+    dict of str to float
+        In the order of ``layers``; values in [0, 1].
+
+    Raises
+    ------
+    ValueError
+        As :func:`layer_embeddings`; a model with fewer than two weight-layer calls or one
+        whose last call comes before a named layer.
+
+    Examples
+    --------
+    >>> import torch
+    >>> net = torch.nn.Sequential(torch.nn.Linear(3, 4), torch.nn.ReLU(), torch.nn.Linear(4, 4),
+    ...                           torch.nn.ReLU(), torch.nn.Linear(4, 2))
+    >>> layer_depths(net, np.zeros((1, 3), dtype=np.float32), ["1", "3", "4:input"])
+    {'1': 0.5, '3': 1.0, '4:input': 1.0}
+    """
+    layers = _check_layers(model, layers)
+    inputs = _as_inputs(inputs)[:1]
+    calls, taken = [0], {}
+
+    def count(module, args, output):
+        calls[0] += 1
+
+    def record(layer, value):
+        taken.setdefault(layer, calls[0])
+
+    # counters first: a named weight layer's own output hook then sees itself counted
+    handles = [module.register_forward_hook(count) for module in _weight_layers(model)]
+    _run(model, inputs, 1, handles + _hooked(model, layers, record))
+    silent = [name for name in layers if name not in taken]
+    if silent:
+        raise ValueError(f"layer {silent[0]!r} never ran in the model's forward pass")
+    below_classifier = calls[0] - 1
+    if below_classifier < 1:
+        raise ValueError(f"the forward pass runs {calls[0]} weight layer(s); a depth needs at least two")
+    beyond = [name for name in layers if taken[name] > below_classifier]
+    if beyond:
+        raise ValueError(f"layer {beyond[0]!r} comes after the classifier (the last weight layer)")
+    return {name: taken[name] / below_classifier for name in layers}
+
+
+def fitted_head_properties(features, labels, *, l2: float | None = None, standardize: bool = True) -> dict:
+    """The four collapse properties of embeddings, with a converged logistic head as classifier.
+
+    A pre-trained network has no classifier for the target task, so NC3 and NC4 need one:
+    multinomial logistic regression fitted to the embeddings with
+    :func:`nclib.convex_head.fit_logistic` (L-BFGS to the tolerance
+    :data:`nclib.convex_head.GTOL`, no seed). With
+    ``standardize`` (default) the features are first standardised with their own mean and
+    standard deviation (:func:`nclib.convex_head.standardizer`, as the head regime of
+    transfer does) and *every* property is measured in that space, the one the head acts
+    in; the paper's NC score is computed on the raw features, as the paper defines it.
+
+    Parameters
+    ----------
+    features : array-like of shape (N, D)
+    labels : array-like of shape (N,)
+        At least two classes, each with at least two samples.
+    l2 : float, optional
+        L2 strength of the head on the mean cross-entropy (see
+        :func:`~nclib.convex_head.fit_logistic`). Default ``1 / N``: the minimiser of
+        scikit-learn's default ``LogisticRegression(C=1)``. Held fixed rather than chosen
+        on a validation split, so that layers and networks are compared with the same
+        classifier; on separable data a much weaker penalty only scales the weights up,
+        which NC3 ignores, at the price of many more iterations.
+    standardize : bool
+
+    Returns
+    -------
+    dict
+        ``nc`` (the paper's score, lower is better), the six :data:`PROPERTIES`,
+        ``head_accuracy`` (the head's accuracy on these same samples), ``head_converged``
+        (bool) and ``l2`` (the strength used).
+
+    Raises
+    ------
+    ValueError
+        Bad features or labels (as :func:`collapse_properties`), a class with one sample,
+        a non-positive ``l2``.
+
+    Notes
+    -----
+    NC3 of a *fitted* head reads the head as much as the features. As ``l2`` grows the
+    penalised optimum turns towards the gradient at W = 0, whose rows are the centred
+    class means weighted by the class shares, so NC3 tends to 0 whatever the features; and
+    with isotropic within-class noise the best linear rule (:math:`W \\propto \\Sigma_W^{-1} M`)
+    points along the class means anyway. A small NC3 alone is no sign of collapse; keep
+    the penalty weak, and read NC3 next to NC1.
+
+    References
+    ----------
+    V. Papyan, X. Y. Han, D. L. Donoho. PNAS 117(40), 2020 (NC1-NC4); S. Suresh,
+    V. Abrol, A. Thakur, NeurIPS 2023 NeurReps workshop (the NC score).
+
+    Examples
+    --------
+    >>> rng = np.random.default_rng(0)
+    >>> labels = np.repeat([0, 1, 2], 20)
+    >>> features = 5 * np.eye(3, 4)[labels] + rng.normal(size=(60, 4))
+    >>> result = fitted_head_properties(features, labels)
+    >>> result["head_converged"], result["head_accuracy"], round(result["l2"], 4)
+    (True, 1.0, 0.0167)
+    >>> result["nc4_ncc_disagreement"] < 0.05 < result["nc3_self_duality"]
+    True
+    """
+    from nclib.convex_head import fit_logistic, standardizer
+
+    name = "fitted_head_properties"
+    features, codes, classes, _ = features_and_labels(features, labels, name, 2)
+    l2 = 1.0 / len(features) if l2 is None else l2
+    if not (isinstance(l2, (int, float, np.floating)) and np.isfinite(l2) and l2 > 0):
+        raise ValueError(f"{name}: l2 must be a positive number, got {l2!r}")
+    space = features
+    if standardize:
+        mean, scale = standardizer(features)
+        space = (features - mean) / scale
+    fit = fit_logistic(space, codes, num_classes=len(classes), l2=float(l2))
+    weights, bias = fit["weight"].T, fit["bias"]
+    properties = collapse_properties(space, codes, weights, bias)
+    accuracy = float(np.mean(np.argmax(space @ weights.T + bias, axis=1) == codes))
+    return {"nc": nc_score(features, codes), **properties, "head_accuracy": accuracy,
+            "head_converged": bool(fit["converged"]), "l2": float(l2)}
+
+
+def depth_profile(model, inputs, labels, layers, *, l2: float | None = None, standardize: bool = True,
+                  batch_size: int = 256) -> pd.DataFrame:
+    """Neural collapse at several depths of one network: one row per named layer.
+
+    Each layer's activations are globally average-pooled (:func:`layer_embeddings`); its
+    relative depth comes from :func:`layer_depths`; the paper's NC score and the four
+    collapse properties, with a converged logistic head fitted to that layer's features,
+    from :func:`fitted_head_properties`.
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+        A network whose forward pass ends in its classifier (for the depths).
+    inputs : array-like or torch.Tensor of shape (N, ...)
+        The target's training inputs, as the model takes them.
+    labels : array-like of shape (N,)
+        Their classes (each with at least two samples).
+    layers : sequence of str
+        Layer names as in :func:`layer_embeddings` (``"classifier:input"`` for the
+        penultimate embedding); for the pre-trained image zoo see
+        :func:`nclib.network_depths.depth_layers`.
+    l2, standardize
+        As in :func:`fitted_head_properties`.
+    batch_size : int
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per layer, in the order given, columns :data:`DEPTH_COLUMNS`: ``layer``,
+        ``depth`` (in [0, 1], 1 = penultimate), ``dim`` (channels), ``nc`` (lower is
+        better), the six :data:`PROPERTIES`, ``head_accuracy``, ``head_converged``, ``l2``.
+
+    Raises
+    ------
+    ValueError
+        Labels whose length is not that of the inputs, and as the functions above.
+
+    References
+    ----------
+    S. Suresh, V. Abrol, A. Thakur, NeurIPS 2023 NeurReps workshop (the score at any
+    layer); V. Papyan, X. Y. Han, D. L. Donoho. PNAS 117(40), 2020. Explained in the
+    chapter "Neural collapse in the pre-trained networks" (``book/collapse_zoo.md``).
+
+    Examples
+    --------
+    >>> import torch
+    >>> torch.manual_seed(0)  # doctest: +ELLIPSIS
+    <torch._C.Generator object at ...>
+    >>> net = torch.nn.Sequential(torch.nn.Linear(4, 8), torch.nn.ReLU(), torch.nn.Linear(8, 6),
+    ...                           torch.nn.ReLU(), torch.nn.Linear(6, 3))
+    >>> labels = np.repeat([0, 1, 2], 10)
+    >>> inputs = (np.eye(3, 4)[labels] + 0.1 * np.random.default_rng(0).normal(size=(30, 4))).astype(np.float32)
+    >>> table = depth_profile(net, inputs, labels, ["1", "3"])
+    >>> table[["layer", "depth", "dim"]].to_dict("list")
+    {'layer': ['1', '3'], 'depth': [0.5, 1.0], 'dim': [8, 6]}
+    """
+    layers = _check_layers(model, layers)
+    labels = np.asarray(labels)
+    count = len(_as_inputs(inputs))
+    if labels.ndim != 1 or len(labels) != count:
+        raise ValueError(f"depth_profile: labels must have shape ({count},) to match the inputs, "
+                         f"got {labels.shape}")
+    embeddings = layer_embeddings(model, inputs, layers, batch_size)
+    depths = layer_depths(model, inputs, layers)
+    rows = [{"layer": name, "depth": depths[name], "dim": int(features.shape[1]),
+             **fitted_head_properties(features, labels, l2=l2, standardize=standardize)}
+            for name, features in embeddings.items()]
+    return pd.DataFrame(rows, columns=list(DEPTH_COLUMNS))
+
+
+def cached_depth_profile(cache, key_parts: dict, model, inputs, labels, layers, **options) -> pd.DataFrame:
+    """:func:`depth_profile` through the on-disk cache (:class:`nclib.cache.Cache`).
+
+    Parameters
+    ----------
+    cache : nclib.cache.Cache
+    key_parts : dict
+        Everything that identifies the model's weights (e.g. ``{"network": "mobilenet-v2"}``
+        for a network whose weight file is checksummed); JSON-serialisable values. The
+        layers, the options, a fingerprint of the inputs and labels, and a hash of the code
+        of :data:`DEPTH_CODE` are added.
+    model : torch.nn.Module or callable
+        The network, or a function returning it, called only on a cache miss (a warm cache
+        never builds or loads the network).
+    inputs, labels, layers
+        As in :func:`depth_profile`.
+    **options
+        ``l2``, ``standardize``, ``batch_size`` of :func:`depth_profile` (``batch_size``
+        is not part of the key).
+
+    Returns
+    -------
+    pandas.DataFrame
+        As :func:`depth_profile`.
+
+    Examples
+    --------
+    >>> import tempfile, torch
+    >>> from nclib.cache import Cache
+    >>> net = torch.nn.Sequential(torch.nn.Linear(4, 8), torch.nn.ReLU(), torch.nn.Linear(8, 3))
+    >>> labels = np.repeat([0, 1, 2], 4)
+    >>> inputs = (np.eye(3, 4)[labels] + 0.01 * np.arange(12)[:, None]).astype(np.float32)
+    >>> cache = Cache(tempfile.mkdtemp())
+    >>> first = cached_depth_profile(cache, {"model": "demo"}, net, inputs, labels, ["1"])
+    >>> again = cached_depth_profile(cache, {"model": "demo"}, lambda: 1 / 0, inputs, labels, ["1"])
+    >>> bool(np.allclose(first.nc, again.nc)), list(again.layer)  # a hit: the model is not built
+    (True, ['1'])
+    """
+    import torch
+
+    from nclib.cache import fingerprint
+
+    unknown = set(options) - {"l2", "standardize", "batch_size"}
+    if unknown:
+        raise ValueError(f"cached_depth_profile: unknown options {sorted(unknown)}")
+    parts = dict(key_parts)
+    parts.update(layers=list(layers), l2=options.get("l2"), standardize=options.get("standardize", True),
+                 data=fingerprint(np.asarray(inputs), np.asarray(labels)))
+
+    def compute() -> pd.DataFrame:
+        network = model if isinstance(model, torch.nn.Module) else model()
+        return depth_profile(network, inputs, labels, layers, **options)
+
+    table = cache.table("collapse-depth", parts, compute, code=DEPTH_CODE)
+    # CSV gives back "3" as 3 and "1.10" as 1.1: the names are the ones asked for, in order
+    table["layer"] = [str(name) for name in layers]
+    table["head_converged"] = table["head_converged"].astype(bool)
+    return table
