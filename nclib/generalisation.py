@@ -6,8 +6,11 @@
   sets, and :func:`sweep_picks` -- which model each score picks at each size.
 
 They read the embeddings of :func:`nclib.experiments.embeddings.experiment_embeddings`
-(``{model: {split: {"features", "source_probs", "labels"}}}``) and are used by the
-chapter "The caveats, measured".
+(``{model: {split: {"features", "source_probs", "labels"}}}``). The chapter "(c) Training
+data is not generalisation" uses :func:`split_scores`; its study of overfitting under
+fine-tuning on smaller training sets is ``nclib.overfitting`` and
+``nclib.experiments.overfitting_study`` (the head-regime sweep here stays available for
+frozen embeddings).
 """
 
 from __future__ import annotations

@@ -1,0 +1,318 @@
+"""Learning curves: a network's accuracy on its training set and on held-out data, epoch by epoch.
+
+Suresh, Abrol and Thakur (Section 5, their Figure 4) explain a score's wrong pick by
+overfitting: the model whose *training* embeddings look best fits the training set
+faster, but its accuracy on unseen data falls behind. Watching that needs the accuracy
+on the training set and on held-out data at every epoch of one fixed, long schedule,
+with no early stopping to hide what happens after the best validation epoch:
+
+* :class:`CurveRecorder` -- a :class:`nclib.train.Callback` that evaluates the network
+  on named data sets (eval mode, no gradients) at the end of chosen epochs;
+* :func:`learning_curves` -- one :func:`nclib.train.fit` (Adam, cross-entropy, the last
+  state kept) with a recorder attached, returning the curves as a table;
+* :func:`top_learning_curves` -- the same for regime "top" of :mod:`nclib.transfer`: a
+  copy of a network's last stage and a new head trained on cached outputs of its frozen
+  trunk, on a subset of the training rows.
+
+Evaluation draws no random numbers (no dropout in eval mode), so recording changes
+neither the training run nor its reproducibility. :mod:`nclib.overfitting` turns the
+curves into train--test gaps and intervals; the chapter "(c) Training data is not
+generalisation" uses both.
+
+Reference: S. Suresh, V. Abrol, A. K. Thakur. Towards quantifying the effect of datasets
+for benchmarking: a look at transferability estimation. ICASSP 2023 (its caveat (c) and
+Figure 4).
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+import torch
+from torch import nn
+
+from nclib.train import Callback, EpochEnd, Run, device_of, fit, minibatches
+from nclib.transfer import EVAL_BATCH_SIZE, TRUNK_SPLITS, TopNetwork, new_head
+
+__all__ = ["CurveRecorder", "epochs_for_updates", "learning_curves", "record_schedule", "steps_per_epoch",
+           "top_learning_curves"]
+
+
+def _positive(**values) -> None:
+    for name, value in values.items():
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+            raise ValueError(f"{name} must be a positive integer, got {value!r}")
+
+
+def steps_per_epoch(num_examples: int, batch_size: int) -> int:
+    """Optimizer steps of one :func:`nclib.train.fit` epoch over ``num_examples`` examples.
+
+    As many as :func:`nclib.train.minibatches` makes: ``ceil(N / batch_size)``, one fewer
+    when a trailing batch of one joins the previous one.
+
+    Examples
+    --------
+    >>> steps_per_epoch(50, 32), steps_per_epoch(33, 32), steps_per_epoch(1, 32)
+    (2, 1, 1)
+    """
+    _positive(num_examples=num_examples, batch_size=batch_size)
+    return len(minibatches(torch.arange(int(num_examples)), int(batch_size)))
+
+
+def epochs_for_updates(num_examples: int, batch_size: int, updates: int) -> int:
+    """Epochs of :func:`nclib.train.fit` that make at least ``updates`` optimizer steps.
+
+    An epoch of N examples makes ``len(minibatches(N, batch_size))`` steps (a trailing
+    batch of one joins the previous one, :func:`nclib.train.minibatches`); so training
+    sets of different sizes can be given the same number of Adam updates.
+
+    Parameters
+    ----------
+    num_examples : int
+        N, the training-set size.
+    batch_size : int
+    updates : int
+        Optimizer steps wanted.
+
+    Returns
+    -------
+    int
+        ``ceil(updates / steps per epoch)``.
+
+    Examples
+    --------
+    >>> epochs_for_updates(50, 32, 120), epochs_for_updates(250, 32, 120)
+    (60, 15)
+    """
+    _positive(num_examples=num_examples, batch_size=batch_size, updates=updates)
+    return -(-int(updates) // steps_per_epoch(num_examples, batch_size))
+
+
+def record_schedule(epochs: int, every: int = 1) -> list[int]:
+    """The epochs a curve is recorded at: the first, every ``every``-th, and the last.
+
+    Parameters
+    ----------
+    epochs : int
+        Length of the schedule (>= 1).
+    every : int
+        Spacing of the recorded epochs (>= 1).
+
+    Returns
+    -------
+    list of int
+        Sorted epochs in ``1..epochs``.
+
+    Examples
+    --------
+    >>> record_schedule(10, 4)
+    [1, 4, 8, 10]
+    >>> record_schedule(3)
+    [1, 2, 3]
+    """
+    _positive(epochs=epochs, every=every)
+    return sorted({1, int(epochs), *range(int(every), int(epochs) + 1, int(every))})
+
+
+def _as_pair(name: str, pair) -> tuple[torch.Tensor, np.ndarray]:
+    """``(inputs, labels)`` as a float32 tensor (N, ...) and int64 labels (N,), checked."""
+    if not isinstance(pair, (tuple, list)) or len(pair) != 2:
+        raise ValueError(f"data[{name!r}] must be a pair (inputs, labels)")
+    inputs, labels = pair
+    labels = np.asarray(labels)
+    if labels.ndim != 1 or len(labels) == 0 or not np.issubdtype(labels.dtype, np.integer):
+        raise ValueError(f"data[{name!r}] labels must be a non-empty 1-D integer array, got shape {labels.shape} "
+                         f"and dtype {labels.dtype}")
+    inputs = inputs if torch.is_tensor(inputs) else torch.from_numpy(np.ascontiguousarray(inputs, np.float32))
+    if inputs.ndim < 2 or len(inputs) != len(labels):
+        raise ValueError(f"data[{name!r}] inputs {tuple(inputs.shape)} must be (N, ...) with N = {len(labels)}")
+    return inputs.float(), labels.astype(np.int64)
+
+
+class CurveRecorder(Callback):
+    """Accuracy and mean cross-entropy on named data sets at the end of chosen epochs.
+
+    At each recorded epoch the network is switched to eval mode, run without gradients
+    on every data set (in batches), and switched back to training mode; the epoch's mean
+    training loss (over its minibatches, in training mode) is recorded beside.
+
+    Parameters
+    ----------
+    data : mapping of str to (inputs, labels)
+        Inputs (N, ...) float32 and integer labels (N,) in ``range(C)``, e.g.
+        ``{"train": ..., "val": ..., "test": ...}`` (the training set itself, evaluated
+        in eval mode, gives the training accuracy).
+    epochs : sequence of int, optional
+        Epochs to record (default: every epoch).
+    batch_size : int
+        Examples per forward pass (memory only).
+
+    Examples
+    --------
+    >>> x = torch.randn(20, 3)
+    >>> y = (x[:, 0] > 0).long().numpy()
+    >>> recorder = CurveRecorder({"train": (x, y)}, epochs=[1, 3])
+    >>> _ = fit(nn.Linear(3, 2), x, y, epochs=3, lr=0.1, batch_size=5, callbacks=[recorder])
+    >>> recorder.table().columns.tolist(), recorder.table()["epoch"].tolist()
+    (['epoch', 'train_loss', 'train_accuracy', 'train_cross_entropy'], [1, 3])
+    """
+
+    def __init__(self, data: Mapping, epochs: Sequence[int] | None = None, batch_size: int = EVAL_BATCH_SIZE):
+        if not isinstance(data, Mapping) or not data:
+            raise ValueError("data must be a non-empty mapping of names to (inputs, labels)")
+        self.data = {str(name): _as_pair(str(name), pair) for name, pair in data.items()}
+        self.epochs = None if epochs is None else {int(e) for e in epochs}
+        self.batch_size = int(batch_size)
+        self.rows: list[dict] = []
+
+    def on_fit_start(self, run: Run) -> None:
+        if getattr(run.network, "seed_axis", False) or len(run.seeds) != 1:
+            raise ValueError("CurveRecorder records one ordinary network (one seed, no seed axis)")
+        self.rows = []
+
+    def on_epoch_end(self, run: Run, outcome: EpochEnd) -> None:
+        if self.epochs is not None and outcome.epoch not in self.epochs:
+            return
+        row = {"epoch": int(outcome.epoch), "train_loss": float(outcome.train_loss[0])}
+        network = run.network
+        device = next(network.parameters()).device
+        network.eval()
+        try:
+            with torch.no_grad():
+                for name, (inputs, labels) in self.data.items():
+                    logits = torch.cat([network(inputs[start:start + self.batch_size].to(device)).float().cpu()
+                                        for start in range(0, len(inputs), self.batch_size)])
+                    targets = torch.from_numpy(labels)
+                    row[f"{name}_accuracy"] = float((logits.argmax(dim=1) == targets).double().mean())
+                    row[f"{name}_cross_entropy"] = float(nn.functional.cross_entropy(logits, targets))
+        finally:
+            network.train()
+        self.rows.append(row)
+
+    def table(self) -> pd.DataFrame:
+        """One row per recorded epoch: ``epoch``, ``train_loss``, then ``<name>_accuracy`` and
+        ``<name>_cross_entropy`` for every data set, in the order given."""
+        columns = ["epoch", "train_loss"] + [f"{name}_{what}" for name in self.data
+                                            for what in ("accuracy", "cross_entropy")]
+        return pd.DataFrame(self.rows, columns=columns)
+
+
+def learning_curves(network: nn.Module, inputs, labels, data: Mapping, *, epochs: int, lr: float,
+                    batch_size: int, seed: int, record: Sequence[int] | None = None) -> pd.DataFrame:
+    """Train ``network`` for a fixed number of epochs and record its curves on ``data``.
+
+    One :func:`nclib.train.fit` run (Adam on the mean cross-entropy, minibatch order from
+    ``seed``, deterministic algorithms; no validation, no early stopping, the last state
+    kept) with a :class:`CurveRecorder` attached. ``network`` is trained in place.
+
+    Parameters
+    ----------
+    network : torch.nn.Module
+        Maps inputs (B, ...) to logits (B, C).
+    inputs : ndarray or torch.Tensor of shape (N, ...)
+        Training inputs, float32.
+    labels : ndarray of shape (N,)
+        Integer training labels in ``range(C)``.
+    data : mapping of str to (inputs, labels)
+        Data sets to record on (see :class:`CurveRecorder`).
+    epochs : int
+    lr : float
+    batch_size : int
+    seed : int
+        Minibatch order and any random layers (:func:`nclib.train.fit`).
+    record : sequence of int, optional
+        Epochs to record (default: every epoch; :func:`record_schedule` makes a sparser one).
+
+    Returns
+    -------
+    pandas.DataFrame
+        As :meth:`CurveRecorder.table`.
+
+    Examples
+    --------
+    >>> rng = np.random.default_rng(0)
+    >>> x = rng.normal(size=(40, 2)).astype(np.float32)
+    >>> y = (x[:, 0] > 0).astype(np.int64)
+    >>> curves = learning_curves(nn.Linear(2, 2), x, y, {"train": (x, y)}, epochs=20, lr=0.1,
+    ...                          batch_size=8, seed=0, record=[1, 20])
+    >>> curves.shape, bool(curves["train_accuracy"].iloc[-1] > 0.9)
+    ((2, 4), True)
+    """
+    recorder = CurveRecorder(data, epochs=record)
+    fit(network, inputs, labels, epochs=epochs, lr=lr, batch_size=batch_size, seeds=[seed], callbacks=[recorder],
+        desc="learning curves")
+    return recorder.table()
+
+
+def top_learning_curves(model: nn.Module, trunk_outputs: Mapping, labels: Mapping, train_rows, *, num_classes: int,
+                        epochs: int, lr: float, batch_size: int, seed: int,
+                        record: Sequence[int] | None = None) -> pd.DataFrame:
+    """Learning curves of regime "top" (last stage + new head) trained on some training rows.
+
+    A copy of ``model.top`` and :func:`nclib.transfer.new_head` with ``seed`` (as in
+    :func:`nclib.transfer.top_transfer`) are trained on the frozen trunk's outputs of
+    ``train_rows`` for ``epochs`` epochs, and recorded on those rows (``train``) and on the
+    whole validation and test splits. ``model`` is not modified.
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+        A backbone with the trunk/top split of the zoo contract (``top``,
+        ``embedding_dim``).
+    trunk_outputs : mapping
+        ``"train"``, ``"val"``, ``"test"`` -> trunk outputs (N_split, ...)
+        (:func:`nclib.transfer.trunk_outputs`).
+    labels : mapping
+        ``"train"``, ``"val"``, ``"test"`` -> integer labels (N_split,).
+    train_rows : array-like of int
+        Rows of the training split to train on.
+    num_classes : int
+    epochs, lr, batch_size, seed, record
+        As in :func:`learning_curves`.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``epoch, train_loss, train_accuracy, train_cross_entropy, val_accuracy,
+        val_cross_entropy, test_accuracy, test_cross_entropy``.
+
+    Examples
+    --------
+    >>> class Net(nn.Module):
+    ...     def __init__(self):
+    ...         super().__init__()
+    ...         self.embedding_dim = 4
+    ...         self.top = nn.Sequential(nn.Linear(6, 4), nn.Tanh())
+    >>> rng = np.random.default_rng(0)
+    >>> outputs = {s: rng.normal(size=(30, 6)).astype(np.float32) for s in ("train", "val", "test")}
+    >>> labels = {s: np.arange(30) % 3 for s in outputs}
+    >>> curves = top_learning_curves(Net(), outputs, labels, np.arange(12), num_classes=3, epochs=5,
+    ...                              lr=0.01, batch_size=4, seed=0)
+    >>> len(curves), curves["epoch"].tolist()[-1]
+    (5, 5)
+    """
+    for name in ("top", "embedding_dim"):
+        if not hasattr(model, name):
+            raise ValueError(f"{type(model).__name__} has no {name!r}: top fine-tuning needs the trunk/top split")
+    missing = [s for s in TRUNK_SPLITS if s not in trunk_outputs or s not in labels]
+    if missing:
+        raise ValueError(f"trunk_outputs and labels need the splits {TRUNK_SPLITS}; missing {missing}")
+    rows = np.asarray(train_rows)
+    if rows.ndim != 1 or len(rows) < 2 or not np.issubdtype(rows.dtype, np.integer):
+        raise ValueError(f"train_rows must be at least two integer row indices, got {rows!r}")
+    if rows.min() < 0 or rows.max() >= len(labels["train"]) or len(np.unique(rows)) != len(rows):
+        raise ValueError(f"train_rows must be distinct rows in range({len(labels['train'])})")
+    data = {"train": (np.asarray(trunk_outputs["train"])[rows], np.asarray(labels["train"])[rows])}
+    data.update({s: (trunk_outputs[s], labels[s]) for s in ("val", "test")})
+    for name, (_, split_labels) in data.items():
+        split_labels = np.asarray(split_labels)
+        if split_labels.min() < 0 or split_labels.max() >= num_classes:
+            raise ValueError(f"{name} labels must lie in range({num_classes})")
+    top = copy.deepcopy(model.top)
+    top.requires_grad_(True)
+    network = TopNetwork(top, new_head(int(model.embedding_dim), int(num_classes), seed).to(device_of(model)))
+    return learning_curves(network, *data["train"], data, epochs=epochs, lr=lr, batch_size=batch_size, seed=seed,
+                           record=record)

@@ -1,0 +1,104 @@
+"""The overfitting study (nclib.experiments.overfitting_study) on a toy pool with a trunk/top split."""
+
+import dataclasses
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from torch import nn
+
+from nclib.cache import Cache
+from nclib.experiments.overfitting_study import study_subsets, subset_scores, top_curves
+from nclib.experiments.toy import INPUT_DIM, toy_experiment, toy_splits
+from nclib.models import ModelSpec
+from nclib.overfitting import run_gaps, score_gap_association
+
+
+@pytest.fixture(autouse=True)
+def _quiet_single_thread(monkeypatch):
+    monkeypatch.setenv("NCLIB_PROGRESS", "0")
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+class SplitNet(nn.Module):
+    """The zoo contract with the optional trunk/top split: ``embed(x) = top(trunk(x))``."""
+
+    def __init__(self, width: int):
+        super().__init__()
+        self.first = nn.Linear(INPUT_DIM, 6)
+        self.top = nn.Sequential(nn.Linear(6, width), nn.BatchNorm1d(width), nn.Tanh())
+        self.classifier = nn.Linear(width, 4)
+        self.embedding_dim = width
+
+    def trunk(self, x):
+        return torch.relu(self.first(x))
+
+    def embed(self, x):
+        return self.top(self.trunk(x))
+
+    def forward(self, x):
+        return self.classifier(self.embed(x))
+
+
+def build(width, seed):
+    with torch.random.fork_rng():
+        torch.manual_seed(seed)
+        return SplitNet(width).eval()
+
+
+def split_pool():
+    zoo = [ModelSpec("narrow", "split", lambda: build(3, 0), "none"),
+           ModelSpec("wide", "split", lambda: build(12, 1), "none")]
+    return dataclasses.replace(toy_experiment("quick"), zoo=lambda: zoo,
+                               prepare_model=lambda spec, cache: spec.build(),
+                               key_parts={"test": "split-pool"})
+
+
+def test_study_subsets_are_nested_per_seed():
+    subsets = study_subsets(toy_splits(), (2, 6), seeds=(0, 3))
+    assert all(np.isin(s[2], s[6]).all() for s in subsets.values())
+    assert not np.array_equal(subsets[0][2], subsets[3][2])
+    with pytest.raises(ValueError, match="seeds"):
+        study_subsets(toy_splits(), (2, 6), seeds=(0, 0))
+
+
+def test_top_curves_cover_every_model_seed_and_size_and_are_cached(tmp_path):
+    config, cache = split_pool(), Cache(tmp_path)
+    kwargs = dict(per_class=(4, 12), seeds=(0, 1), updates=12, lr=0.01, batch_size=8, records=3)
+    curves = top_curves(config, cache=cache, **kwargs)
+    runs = curves.groupby(["model", "size", "seed"]).size()
+    assert len(runs) == 2 * 2 * 2
+    assert (curves.groupby(["model", "size", "seed"])["updates"].max() >= 12).all()
+    assert set(curves.query("model == 'wide'")["top_parameters"]) == {6 * 12 + 12 + 2 * 12}
+    assert (curves.groupby(["model", "size", "seed"])["seconds"].nunique() == 1).all()
+    assert (curves["seconds"] > 0).all()
+    again = top_curves(config, cache=cache, **kwargs)  # read back, not recomputed
+    pd.testing.assert_frame_equal(curves, again, check_dtype=False)
+    assert len(list((tmp_path / "top_curves").glob("*.csv"))) == 2
+    gaps = run_gaps(curves)
+    assert len(gaps) == 8 and gaps["gap_end"].between(-1, 1).all()
+    scores = subset_scores(config, ["nc", "knn"], per_class=(4, 12), seeds=(0, 1), cache=cache)
+    assert len(scores) == 2 * 2 * 2 * 2 and scores["value"].notna().all()
+    table = score_gap_association(scores, gaps, num_resamples=50)
+    assert set(table["score"]) == {"nc", "knn"} and (table["seeds"] == 2).all()
+    with pytest.raises(ValueError, match="records"):
+        top_curves(config, cache=cache, **{**kwargs, "records": 0})
+
+
+def test_a_refused_score_is_missing_for_that_model_only(monkeypatch):
+    import nclib.scores as scores_module
+
+    real = scores_module.compute_scores
+
+    def refuse_wide(features, labels, probs, names, options=None):
+        if "nc" in names and any(f.shape[1] == 12 for f in features.values()):
+            raise ValueError("refused")
+        return real(features, labels, probs, names, options)
+
+    monkeypatch.setattr(scores_module, "compute_scores", refuse_wide)
+    table = subset_scores(split_pool(), ["nc"], per_class=(4,), seeds=(0,), cache=Cache(enabled=False))
+    assert table.set_index("model")["value"].isna().to_dict() == {"narrow": False, "wide": True}
