@@ -16,7 +16,8 @@ chapter may call for the figures it draws itself.
 Every chapter with a figure draws it here: :func:`embedding_panels` in "Background:
 transfer learning and neural collapse", :func:`score_panels` and
 :func:`performance_intervals` in "The image experiment" and "The audio experiment",
-:func:`significance_heatmap` in "All scores, every setup, with their uncertainty".
+:func:`significance_heatmap` in "Every score in every setup", :func:`stability_plot` in
+"Other sources of variation".
 """
 
 from __future__ import annotations
