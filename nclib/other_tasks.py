@@ -6,7 +6,8 @@ and "Towards an ideal measure" measure:
 
 * a regression task -- predict :func:`input_intensity` (brightness of an image, mean
   log energy of a log-mel clip) or :func:`waveform_loudness` (mean power of a raw
-  waveform, in dB) with a ridge head, :func:`ridge_transfer`;
+  waveform, in dB) with a ridge head, :func:`ridge_transfer` (its predictions:
+  :func:`ridge_predictions`, the family-matched control of "(b) Beyond classification");
 * a clustering task -- k-means clusters of the embeddings against the classes,
   :func:`clustering_quality`.
 """
@@ -68,13 +69,50 @@ def waveform_loudness(waveforms, floor: float = 1e-10) -> np.ndarray:
     return 10.0 * np.log10(power + floor)
 
 
+def ridge_predictions(train_features, train_targets, val_features, val_targets, test_features,
+                      alphas=tuple(10.0 ** np.arange(-3, 4))) -> np.ndarray:
+    """Test predictions of a ridge regression head, its penalty chosen on validation data.
+
+    The regression counterpart of the head regime: standardised features (training
+    mean and deviation), one ridge fit per penalty, the penalty with the best
+    validation R^2 kept (ties: the first, i.e. the weakest penalty).
+
+    Parameters
+    ----------
+    train_features, val_features, test_features : array-like of shape (n, D)
+    train_targets, val_targets : array-like of shape (n,)
+    alphas : sequence of float
+
+    Returns
+    -------
+    ndarray of shape (N_test,), float64
+
+    Examples
+    --------
+    >>> rng = np.random.default_rng(0)
+    >>> x = rng.normal(size=(90, 3)); y = x @ [1.0, 2.0, 0.0]
+    >>> ridge_predictions(x[:50], y[:50], x[50:70], y[50:70], x[70:]).shape
+    (20,)
+    """
+    from sklearn.linear_model import Ridge
+    from sklearn.metrics import r2_score
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    best_fit, best_r2 = None, -np.inf
+    for alpha in alphas:
+        fit = make_pipeline(StandardScaler(), Ridge(alpha=alpha, solver="svd")).fit(train_features, train_targets)
+        r2 = r2_score(val_targets, fit.predict(val_features))
+        if r2 > best_r2:
+            best_fit, best_r2 = fit, r2
+    return np.asarray(best_fit.predict(test_features), dtype=np.float64)
+
+
 def ridge_transfer(train_features, train_targets, val_features, val_targets, test_features, test_targets,
                    alphas=tuple(10.0 ** np.arange(-3, 4))) -> float:
     """Test R^2 of a ridge regression head, its penalty chosen on validation data.
 
-    The regression counterpart of the head regime: standardised features (training
-    mean and deviation), one ridge fit per penalty, the penalty with the best
-    validation R^2 kept, its test R^2 returned.
+    The test R^2 of :func:`ridge_predictions`.
 
     Parameters
     ----------
@@ -94,18 +132,10 @@ def ridge_transfer(train_features, train_targets, val_features, val_targets, tes
     >>> round(ridge_transfer(x[:50], y[:50], x[50:70], y[50:70], x[70:], y[70:]), 3)
     1.0
     """
-    from sklearn.linear_model import Ridge
     from sklearn.metrics import r2_score
-    from sklearn.pipeline import make_pipeline
-    from sklearn.preprocessing import StandardScaler
 
-    best_fit, best_r2 = None, -np.inf
-    for alpha in alphas:
-        fit = make_pipeline(StandardScaler(), Ridge(alpha=alpha, solver="svd")).fit(train_features, train_targets)
-        r2 = r2_score(val_targets, fit.predict(val_features))
-        if r2 > best_r2:
-            best_fit, best_r2 = fit, r2
-    return float(r2_score(test_targets, best_fit.predict(test_features)))
+    predictions = ridge_predictions(train_features, train_targets, val_features, val_targets, test_features, alphas)
+    return float(r2_score(test_targets, predictions))
 
 
 def clustering_quality(features, labels, num_clusters: int | None = None, random_state: int = 0) -> float:
@@ -145,4 +175,4 @@ def clustering_quality(features, labels, num_clusters: int | None = None, random
     return float(adjusted_rand_score(labels, clusters))
 
 
-__all__ = ["clustering_quality", "input_intensity", "ridge_transfer", "waveform_loudness"]
+__all__ = ["clustering_quality", "input_intensity", "ridge_predictions", "ridge_transfer", "waveform_loudness"]
