@@ -246,7 +246,7 @@ def score_gap_association(scores: pd.DataFrame, gaps: pd.DataFrame, value: str =
     Within each size, every model's score and gap are averaged over seeds; the score is
     oriented (larger = rated better). Kendall's tau-b between the oriented score and the
     gap across the pool measures how far the score's ranking follows overfitting; its
-    p-value is the exact permutation test of "greater" (:func:`exact_permutation_p_value`:
+    p-value is the exact permutation test of "greater" (:func:`nclib.uncertainty.exact_permutation_p_value`:
     a better rating goes with a larger gap, as caveat (c) would have it), and its interval
     the percentile bootstrap over seeds (the same seeds drawn for every model, so a seed's
     training subset stays paired with its own runs).
