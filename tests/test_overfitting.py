@@ -13,13 +13,7 @@ from nclib.overfitting import (bands_separate, curve_bands, mean_interval, neste
 from nclib.train import fit
 
 
-@pytest.fixture(autouse=True)
-def _quiet_single_thread(monkeypatch):
-    monkeypatch.setenv("NCLIB_PROGRESS", "0")
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("quiet_single_thread")  # tests/conftest.py
 
 
 def seeded_mlp(width, hidden, num_classes, seed):

@@ -15,13 +15,7 @@ from nclib.models import ModelSpec
 from nclib.overfitting import run_gaps, score_gap_association
 
 
-@pytest.fixture(autouse=True)
-def _quiet_single_thread(monkeypatch):
-    monkeypatch.setenv("NCLIB_PROGRESS", "0")
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("quiet_single_thread")  # tests/conftest.py
 
 
 class SplitNet(nn.Module):

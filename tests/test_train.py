@@ -8,13 +8,7 @@ from torch import nn
 from nclib.train import Callback, LinearHeads, Progress, Timing, fit, minibatches
 
 
-@pytest.fixture(autouse=True)
-def _quiet_single_thread(monkeypatch):
-    monkeypatch.setenv("NCLIB_PROGRESS", "0")
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("quiet_single_thread")  # tests/conftest.py
 
 
 def blobs(num_classes=3, per_class=30, width=5, seed=0):
