@@ -338,6 +338,7 @@ class MlpRegressors(nn.Module):
         return (hidden * self.w2[:, None, :]).sum(dim=2) + self.b2[:, None]
 
     def forward(self, features: torch.Tensor) -> torch.Tensor:
+        """Grid logits (S, B, K): minus half the squared distance of each grid value to the mean."""
         return -0.5 * torch.square(self.grid - self.mean(features)[..., None])
 
 
