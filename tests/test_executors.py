@@ -148,9 +148,47 @@ def test_a_process_that_dies_is_retried_on_a_fresh_pool(tmp_path):
 
 # ----------------------------------------------------------------------------- whole runs
 def test_processes_give_the_sequential_tables(sequential, tmp_path):
-    with ProcessExecutor(workers=2) as executor:
+    # bit for bit at the same number of threads per unit (the thread count changes float rounding)
+    import torch
+
+    with ProcessExecutor(workers=2, threads_per_worker=torch.get_num_threads()) as executor:
         parallel = run_experiment(small_toy(), cache=Cache(tmp_path), executor=executor)
+        assert executor._pool is not None
     assert_same_tables(sequential, parallel)
+    with ProcessExecutor(workers=2) as executor:   # a warm rerun: every unit is stored, no worker starts
+        again = run_experiment(small_toy(), cache=Cache(tmp_path), executor=executor)
+        assert executor._pool is None
+    assert_same_tables(sequential, again)
+
+
+def _threads() -> tuple:
+    import torch
+    from threadpoolctl import threadpool_info
+
+    return torch.get_num_threads(), {pool["num_threads"] for pool in threadpool_info()}
+
+
+def test_process_workers_share_out_the_cores():
+    assert ProcessExecutor(workers=1, threads_per_worker=3).threads_per_worker == 3
+    assert ProcessExecutor(workers=2).threads_per_worker == max(1, (os.cpu_count() or 1) // 2)
+    assert ProcessExecutor().threads_per_worker == 1
+    with ProcessExecutor(workers=1, threads_per_worker=1) as executor:
+        assert executor.map([Unit("threads", _threads, ())]) == [(1, {1})]
+    for bad in (0, -1, 1.5, True):
+        with pytest.raises(ValueError, match="threads_per_worker must be a positive integer"):
+            ProcessExecutor(threads_per_worker=bad)
+
+
+@pytest.mark.parametrize("profile", ["quick", "paper"])
+def test_every_registered_experiment_pickles_for_the_workers(profile):
+    # a process or Dask worker receives the config and the zoo's specs by pickle
+    from nclib.experiments.runner import EXPERIMENTS, get_experiment
+
+    for name in EXPERIMENTS:
+        config = get_experiment(name, profile)
+        assert pickle.loads(pickle.dumps(config)).settings() == config.settings()
+        for spec in config.zoo():
+            assert pickle.loads(pickle.dumps(spec)).name == spec.name
 
 
 def test_a_dask_local_cluster_gives_the_sequential_tables(sequential, tmp_path):

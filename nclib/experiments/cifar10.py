@@ -207,6 +207,16 @@ def _quick_in_house(target, folder, settings):
                 batch_size=settings["batch_size"])
 
 
+def _paper_zoo(weights, input_mode, architectures):
+    """The paper profile's Keras zoo, restricted to ``architectures`` when given (picklable)."""
+    from nclib.models.image import image_paper_zoo
+
+    specs = image_paper_zoo(weights=weights, input_mode=input_mode)
+    if architectures is not None:
+        specs = [s for s in specs if s.name in set(architectures)]
+    return specs
+
+
 def cifar10_experiment(profile: str = "quick", *, target: str = "digits", zoo: str = "pretrained",
                        input_size: int | None = None, folder=None, weights: str | None = "imagenet",
                        input_mode: str = "demo", architectures=None, seeds=None, head_epochs=None,
@@ -267,16 +277,8 @@ def cifar10_experiment(profile: str = "quick", *, target: str = "digits", zoo: s
     elif profile == "paper":
         settings = dict(PAPER)
         from nclib.data.cifar10 import cifar10_splits
-        from nclib.models.image import image_paper_zoo
-
         load_target = partial(cifar10_splits, seed=0, folder=folder, train_size=train_size, val_size=val_size,
                               **({} if expected_digest is None else {"expected_digest": expected_digest}))
-
-        def paper_zoo():
-            specs = image_paper_zoo(weights=weights, input_mode=input_mode)
-            if architectures is not None:
-                specs = [s for s in specs if s.name in set(architectures)]
-            return specs
 
         description = (
             "Paper profile: CIFAR-10 (40,000 / 10,000 / 10,000), six Keras applications with "
@@ -285,7 +287,8 @@ def cifar10_experiment(profile: str = "quick", *, target: str = "digits", zoo: s
             f"{settings['batch_size']}, {head_epochs or settings['head_epochs']} epochs, "
             f"{len(seeds) if seeds else len(settings['seeds'])} seeds, full fine-tuning."
         )
-        fields = dict(load_target=load_target, zoo=paper_zoo, prepare_model=_load_model,
+        fields = dict(load_target=load_target,
+                      zoo=partial(_paper_zoo, weights, input_mode, architectures), prepare_model=_load_model,
                       description=description, target=f"CIFAR-10 ({train_size:,} / {val_size:,} / 10,000)",
                       key_parts={"weights": weights, "input_mode": input_mode, "train_size": train_size,
                                  "val_size": val_size},

@@ -766,7 +766,7 @@ def run_experiment(config: ExperimentConfig, out=None, cache: Cache | None = Non
             if fine_tune is not None:
                 first.extend(_unit(run, fine_tune, spec.name, _fine_tune_unit, spec, seed, seed=seed)
                              for seed in config.seeds)
-        done = iter(executor.map(first, desc=f"{config.name} models"))
+        done = iter(_map_units(executor, first, cache, desc=f"{config.name} models"))
         features, model_rows, tuned = {}, [], {}
         for spec in specs:
             features[spec.name], row = next(done)
@@ -777,7 +777,7 @@ def run_experiment(config: ExperimentConfig, out=None, cache: Cache | None = Non
         pool = {spec.name: features[spec.name]["train"] for spec in specs}  # scores read the training split only
         second = [_unit(run, "head", spec.name, _head_unit, spec, features[spec.name]) for spec in specs]
         second += [_unit(run, "score", score, _score_unit, score, pool) for score in config.score_names()]
-        done = executor.map(second, desc=f"{config.name} heads and scores")
+        done = _map_units(executor, second, cache, desc=f"{config.name} heads and scores")
         heads, score_tables = done[:len(specs)], done[len(specs):]
     finally:
         _forget(run)
@@ -1073,7 +1073,7 @@ def _transfer_parts(config, model_parts: dict, seed, regime: str) -> dict:
 
 
 def _unit(run: _Run, what: str, name: str, fn: Callable, *args, seed=None):
-    """A :class:`~nclib.experiments.executors.Unit` keyed by what it computes and its main cache entry."""
+    """A :class:`~nclib.experiments.executors.Unit` keyed by what it computes, and its main cache entry's path."""
     from nclib.experiments.executors import Unit
 
     config, cache = run.config, run.cache
@@ -1097,7 +1097,26 @@ def _unit(run: _Run, what: str, name: str, fn: Callable, *args, seed=None):
             path = cache.path(f"{what}_transfer", _transfer_parts(config, model_parts, seed, what), ".npz",
                               CODE["fine_tune"])
             label = f"{what} {name} seed {seed}"
-    return Unit(f"{config.name} {label} [{path.stem}]", fn, (run, *args))
+    return Unit(f"{config.name} {label} [{path.stem}]", fn, (run, *args)), path
+
+
+def _map_units(executor, pairs: list, cache: Cache, desc: str) -> list:
+    """Run ``(unit, path)`` pairs, in order: those whose main entry ``path`` is stored run here.
+
+    A stored unit only reads the cache, so sending it to a worker would cost the worker's
+    start (seconds) and the pickling of its result for nothing; a warm rerun with a
+    process or Dask executor therefore starts no worker at all.
+    """
+    from nclib.experiments.executors import SequentialExecutor
+
+    if isinstance(executor, SequentialExecutor):
+        return executor.map([unit for unit, _ in pairs], desc=desc)
+    stored = [cache.enabled and path.is_file() for _, path in pairs]
+    here = SequentialExecutor().map([unit for (unit, _), s in zip(pairs, stored) if s])
+    away = executor.map([unit for (unit, _), s in zip(pairs, stored) if not s], desc=desc) \
+        if not all(stored) else []
+    here, away = iter(here), iter(away)
+    return [next(here) if s else next(away) for s in stored]
 
 
 def _embed_unit(run: _Run, spec):

@@ -61,6 +61,7 @@ Importing this module imports torch; ``import nclib`` does not import this modul
 
 from __future__ import annotations
 
+import functools
 import importlib.metadata
 import logging
 import math
@@ -913,7 +914,7 @@ def pretrained_image_zoo(input_size: int | None = None) -> list[ModelSpec]:
         size = "inputs as given" if input_size is None else f"inputs resized to {input_size}x{input_size}"
         specs.append(ModelSpec(
             name=network.name, family=network.architecture,
-            build=lambda name=network.name: load_pretrained(name, input_size),
+            build=functools.partial(load_pretrained, network.name, input_size),
             source_task=network.source_task,
             description=f"{network.citation}; weights {network.package}:{network.file}; {size}"))
     return specs
