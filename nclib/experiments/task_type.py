@@ -170,8 +170,12 @@ def network_results(name: str, data: dict, cache=None, settings=None) -> dict:
         raise ValueError(f"unknown network {name!r}; known: {', '.join(LAYERS)}")
     settings = SETTINGS if settings is None else settings
     cache = Cache() if cache is None else cache
-    parts = {"network": name, "layer": LAYERS[name], "settings": settings, "data": _data_fingerprint(data)}
-    return cache.arrays("task_type", parts, lambda: _compute(name, data, settings), code=CODE)
+    return cache.arrays("task_type", _parts(name, data, settings), lambda: _compute(name, data, settings), code=CODE)
+
+
+def _parts(name: str, data: dict, settings: dict) -> dict:
+    """Cache key parts of one network's results."""
+    return {"network": name, "layer": LAYERS[name], "settings": settings, "data": _data_fingerprint(data)}
 
 
 def _compute(name: str, data: dict, settings: dict) -> dict:
@@ -253,7 +257,7 @@ class TaskTypeResults:
                                            "val_metric"])
 
 
-def run_task_type(cache=None, networks=None, settings=None) -> TaskTypeResults:
+def run_task_type(cache=None, networks=None, settings=None, executor=None) -> TaskTypeResults:
     """Run (or read from the cache) the whole experiment.
 
     Parameters
@@ -263,6 +267,11 @@ def run_task_type(cache=None, networks=None, settings=None) -> TaskTypeResults:
         Default: every network of :data:`LAYERS`.
     settings : dict, optional
         Default :data:`SETTINGS`.
+    executor : str or nclib.experiments.executors.Executor, optional
+        Where the networks missing from the cache are computed, one unit each
+        (:func:`nclib.experiments.executors.get_executor`): ``None`` here, one after the
+        other; ``"processes"`` in one worker process per core. Stored networks are read
+        here whatever the executor, so a warm run starts no worker.
 
     Returns
     -------
@@ -274,13 +283,29 @@ def run_task_type(cache=None, networks=None, settings=None) -> TaskTypeResults:
     >>> results.stacked("mlp_predictions").shape  # doctest: +SKIP
     (6, 5, 300)
     """
-    from nclib.progress import progress
+    from nclib.cache import Cache
+    from nclib.experiments.executors import Executor, SequentialExecutor, Unit, get_executor
 
     settings = SETTINGS if settings is None else settings
     networks = list(LAYERS) if networks is None else list(networks)
+    unknown = [name for name in networks if name not in LAYERS]
+    if unknown:
+        raise ValueError(f"unknown network(s) {unknown}; known: {', '.join(LAYERS)}")
+    cache = Cache() if cache is None else cache
     data = task_type_data(settings)
-    per_network = {name: network_results(name, data, cache, settings)
-                   for name in progress(networks, desc="task-type networks")}
+    missing = [name for name in networks if not (
+        cache.enabled and cache.path("task_type", _parts(name, data, settings), ".npz", CODE).is_file())]
+    owned = not isinstance(executor, Executor)
+    runner = get_executor(executor)
+    try:
+        computed = runner.map([Unit(f"task-type {name}", network_results, (name, data, cache, settings))
+                               for name in missing], desc="task-type networks") if missing else []
+    finally:
+        if owned and not isinstance(runner, SequentialExecutor):
+            runner.close()
+    per_network = dict(zip(missing, computed))
+    per_network = {name: per_network[name] if name in per_network else network_results(name, data, cache, settings)
+                   for name in networks}
     return TaskTypeResults(data, networks, per_network, settings)
 
 
