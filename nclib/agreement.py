@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from nclib.evaluate import _direction
+from nclib.evaluate import score_sign
 
 
 def oriented_scores(scores: pd.DataFrame, greater_is_better=None) -> pd.DataFrame:
@@ -25,7 +25,7 @@ def oriented_scores(scores: pd.DataFrame, greater_is_better=None) -> pd.DataFram
     """
     wide = scores.pivot(index="model", columns="score", values="value")
     order = list(dict.fromkeys(scores["score"]))
-    signs = pd.Series({s: 1.0 if _direction(s, greater_is_better) else -1.0 for s in order})
+    signs = pd.Series({s: score_sign(s, greater_is_better) for s in order})
     return wide[order] * signs
 
 

@@ -20,14 +20,42 @@ from nclib.scores import REGISTRY
 MEASURES = ("pearson", "abs_pearson", "spearman", "kendall", "weighted_tau", "relative_top1", "regret")
 
 
-def _direction(score: str, greater_is_better) -> bool:
+def score_sign(score: str, greater_is_better: Mapping[str, bool] | None = None) -> float:
+    """+1 if a larger value of ``score`` predicts better transfer, -1 if a smaller one does.
+
+    Multiplying a score's values by its sign orients every score the same way (larger is
+    better), which is how the evaluation, the uncertainty and the agreement analyses read
+    the direction each score declares (:class:`nclib.scores.ScoreInfo` ``greater_is_better``).
+
+    Parameters
+    ----------
+    score : str
+        A :data:`nclib.scores.REGISTRY` name, or any name given in ``greater_is_better``.
+    greater_is_better : mapping of str to bool, optional
+        Directions that override or extend the registry's (e.g. for a score of one's own).
+
+    Returns
+    -------
+    float
+        1.0 or -1.0.
+
+    Raises
+    ------
+    ValueError
+        ``score`` is neither in the registry nor in ``greater_is_better``.
+
+    Examples
+    --------
+    >>> score_sign("logme"), score_sign("mine", {"mine": False})
+    (1.0, -1.0)
+    """
     if greater_is_better is not None and score in greater_is_better:
-        return bool(greater_is_better[score])
+        return 1.0 if greater_is_better[score] else -1.0
     if score not in REGISTRY:
         raise ValueError(
             f"score {score!r} is not in REGISTRY; pass greater_is_better={{{score!r}: ...}}"
         )
-    return REGISTRY[score].greater_is_better
+    return 1.0 if REGISTRY[score].greater_is_better else -1.0
 
 
 def _correlation(function, x, y) -> float:
@@ -133,7 +161,7 @@ def evaluate_scores(scores: pd.DataFrame, performance: pd.Series | Mapping[str, 
     for score, group in scores.groupby("score", sort=False):
         measures = ranking_measures(
             group["value"].to_numpy(), performance.loc[group["model"]].to_numpy(),
-            _direction(score, greater_is_better), top_k,
+            score_sign(score, greater_is_better) > 0, top_k,
         )
         rows += [(score, measure, value) for measure, value in measures.items()]
     return pd.DataFrame(rows, columns=["score", "measure", "value"])
@@ -277,7 +305,7 @@ def picks(scores: pd.DataFrame, transfer: pd.DataFrame, regime: str | Sequence[s
                 raise ValueError(f"score {score!r} has no finite value{f' in {setup}' if by else ''}")
             if group["model"].duplicated().any():
                 raise ValueError(f"score {score!r} rates a model twice{f' in {setup}' if by else ''}")
-            oriented = group["value"].to_numpy(dtype=float) * (1 if _direction(score, greater_is_better) else -1)
+            oriented = group["value"].to_numpy(dtype=float) * score_sign(score, greater_is_better)
             pick = group["model"].iloc[int(np.argmax(oriented))]
             for name in regimes:
                 performance = setup_means[setup_means["regime"] == name].set_index("model")["value"]

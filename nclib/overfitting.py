@@ -40,7 +40,7 @@ import numpy as np
 import pandas as pd
 
 from nclib._sampling import per_class_parts
-from nclib.evaluate import _direction
+from nclib.evaluate import score_sign
 from nclib.uncertainty import batch_measures, exact_permutation_p_value
 
 __all__ = ["bands_separate", "curve_bands", "mean_interval", "nested_subsets", "run_gaps",
@@ -299,7 +299,7 @@ def score_gap_association(scores: pd.DataFrame, gaps: pd.DataFrame, value: str =
         runs = gaps[gaps["size"] == size]
         models = sorted(runs["model"].unique())
         oriented = table.pivot(index="model", columns="seed", values="value").reindex(models)
-        if not _direction(score, greater_is_better):
+        if score_sign(score, greater_is_better) < 0:
             oriented = -oriented
         gap = runs.pivot(index="model", columns="seed", values=value).reindex(models)
         perf = runs.pivot(index="model", columns="seed", values=performance).reindex(models)
@@ -363,7 +363,7 @@ def seed_picks(scores: pd.DataFrame, gaps: pd.DataFrame, value: str = "gap_end",
         if (size, seed) not in runs.index.droplevel("model"):
             raise ValueError(f"gaps have no runs for size {size}, seed {seed}")
         these = runs.loc[(size, seed)]
-        oriented = table.set_index("model")["value"] * (1.0 if _direction(score, greater_is_better) else -1.0)
+        oriented = table.set_index("model")["value"] * score_sign(score, greater_is_better)
         unknown = sorted(set(oriented.index) - set(these.index))
         if unknown:
             raise ValueError(f"size {size}, seed {seed}: no runs for the scored models {unknown}")

@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from nclib.evaluate import _direction, evaluate_run, evaluate_scores
+from nclib.evaluate import evaluate_run, evaluate_scores, score_sign
 from nclib.scores import compute_scores
 
 SELECTION_MEASURES = ("weighted_tau", "pearson", "relative_top1")
@@ -92,7 +92,7 @@ def bootstrap_measures(scores: pd.DataFrame, performance, *, num_resamples: int 
     rows = []
     draws = None
     for score, group in scores.groupby("score", sort=False):
-        sign = 1.0 if _direction(score, greater_is_better) else -1.0
+        sign = score_sign(score, greater_is_better)
         values = sign * group["value"].to_numpy(float)
         target = performance.loc[group["model"]].to_numpy(float)
         if draws is None or draws.shape[1] != len(values):

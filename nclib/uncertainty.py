@@ -38,7 +38,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from nclib.evaluate import MEASURES, _direction, mean_performance, ranking_measures
+from nclib.evaluate import MEASURES, mean_performance, ranking_measures, score_sign
 
 METRICS = ("accuracy", "auroc")
 DEFAULT_MEASURES = MEASURES + ("best_in_top3",)
@@ -730,7 +730,7 @@ def evaluation_with_intervals(scores: pd.DataFrame, predictions, test_labels, me
                 raise ValueError(f"score {score!r}: a model appears more than once")
             cols = [index[m] for m in group["model"]]
             raw = group["value"].to_numpy(float)
-            sign = 1.0 if _direction(score, greater_is_better) else -1.0
+            sign = score_sign(score, greater_is_better)
             oriented = sign * raw
             performance = perf_all[cols]
             point = ranking_measures(raw, performance, sign > 0, top_k)
