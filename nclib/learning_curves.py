@@ -37,8 +37,8 @@ from torch import nn
 from nclib.train import Callback, EpochEnd, Run, device_of, fit, minibatches
 from nclib.transfer import EVAL_BATCH_SIZE, TRUNK_SPLITS, TopNetwork, new_head
 
-__all__ = ["CurveRecorder", "epochs_for_updates", "learning_curves", "record_schedule", "steps_per_epoch",
-           "top_learning_curves"]
+__all__ = ["CurveRecorder", "epochs_for_updates", "full_learning_curves", "learning_curves", "record_schedule",
+           "steps_per_epoch", "top_learning_curves"]
 
 
 def _positive(**values) -> None:
@@ -247,6 +247,23 @@ def learning_curves(network: nn.Module, inputs, labels, data: Mapping, *, epochs
     return recorder.table()
 
 
+def _train_rows(train_rows, num_train: int) -> np.ndarray:
+    """``train_rows`` as distinct integer rows of a training split of ``num_train``, at least two."""
+    rows = np.asarray(train_rows)
+    if rows.ndim != 1 or len(rows) < 2 or not np.issubdtype(rows.dtype, np.integer):
+        raise ValueError(f"train_rows must be at least two integer row indices, got {rows!r}")
+    if rows.min() < 0 or rows.max() >= num_train or len(np.unique(rows)) != len(rows):
+        raise ValueError(f"train_rows must be distinct rows in range({num_train})")
+    return rows
+
+
+def _check_label_range(data: Mapping, num_classes: int) -> None:
+    for name, (_, split_labels) in data.items():
+        split_labels = np.asarray(split_labels)
+        if split_labels.min() < 0 or split_labels.max() >= num_classes:
+            raise ValueError(f"{name} labels must lie in range({num_classes})")
+
+
 def top_learning_curves(model: nn.Module, trunk_outputs: Mapping, labels: Mapping, train_rows, *, num_classes: int,
                         epochs: int, lr: float, batch_size: int, seed: int,
                         record: Sequence[int] | None = None) -> pd.DataFrame:
@@ -300,19 +317,76 @@ def top_learning_curves(model: nn.Module, trunk_outputs: Mapping, labels: Mappin
     missing = [s for s in TRUNK_SPLITS if s not in trunk_outputs or s not in labels]
     if missing:
         raise ValueError(f"trunk_outputs and labels need the splits {TRUNK_SPLITS}; missing {missing}")
-    rows = np.asarray(train_rows)
-    if rows.ndim != 1 or len(rows) < 2 or not np.issubdtype(rows.dtype, np.integer):
-        raise ValueError(f"train_rows must be at least two integer row indices, got {rows!r}")
-    if rows.min() < 0 or rows.max() >= len(labels["train"]) or len(np.unique(rows)) != len(rows):
-        raise ValueError(f"train_rows must be distinct rows in range({len(labels['train'])})")
+    rows = _train_rows(train_rows, len(labels["train"]))
     data = {"train": (np.asarray(trunk_outputs["train"])[rows], np.asarray(labels["train"])[rows])}
     data.update({s: (trunk_outputs[s], labels[s]) for s in ("val", "test")})
-    for name, (_, split_labels) in data.items():
-        split_labels = np.asarray(split_labels)
-        if split_labels.min() < 0 or split_labels.max() >= num_classes:
-            raise ValueError(f"{name} labels must lie in range({num_classes})")
+    _check_label_range(data, num_classes)
     top = copy.deepcopy(model.top)
     top.requires_grad_(True)
     network = TopNetwork(top, new_head(int(model.embedding_dim), int(num_classes), seed).to(device_of(model)))
+    return learning_curves(network, *data["train"], data, epochs=epochs, lr=lr, batch_size=batch_size, seed=seed,
+                           record=record)
+
+
+def full_learning_curves(model: nn.Module, inputs: Mapping, labels: Mapping, train_rows, *, num_classes: int,
+                         epochs: int, lr: float, batch_size: int, seed: int,
+                         record: Sequence[int] | None = None) -> pd.DataFrame:
+    """Learning curves of full fine-tuning (every layer + a new head) on some training rows.
+
+    Regime (b) of :mod:`nclib.transfer` (:func:`nclib.transfer.full_transfer`): a copy
+    of ``model`` gets :func:`nclib.transfer.new_head` with ``seed`` as its classifier and
+    every parameter is trained with Adam on the inputs of ``train_rows`` for ``epochs``
+    epochs, with no early stopping; its accuracy is recorded on those rows (``train``)
+    and on the whole validation and test splits. This is the paper's Figure 4 setting:
+    the representation the score read is itself changed by training. ``model`` is not
+    modified.
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+        A backbone of the zoo contract (``embed``, ``classifier``, ``embedding_dim``;
+        ``forward(x) = classifier(embed(x))``).
+    inputs : mapping
+        ``"train"``, ``"val"``, ``"test"`` -> inputs (N_split, ...) float32.
+    labels : mapping
+        ``"train"``, ``"val"``, ``"test"`` -> integer labels (N_split,).
+    train_rows : array-like of int
+        Rows of the training split to train on (distinct, at least two).
+    num_classes : int
+    epochs, lr, batch_size, seed, record
+        As in :func:`learning_curves`.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``epoch, train_loss, train_accuracy, train_cross_entropy, val_accuracy,
+        val_cross_entropy, test_accuracy, test_cross_entropy``.
+
+    Examples
+    --------
+    >>> from nclib.experiments.toy import ToyMlp
+    >>> rng = np.random.default_rng(0)
+    >>> inputs = {s: rng.normal(size=(30, 8)).astype(np.float32) for s in ("train", "val", "test")}
+    >>> labels = {s: np.arange(30) % 5 for s in inputs}
+    >>> model = ToyMlp(hidden=8, embedding_dim=4, num_classes=3)
+    >>> curves = full_learning_curves(model, inputs, labels, np.arange(10), num_classes=5, epochs=4,
+    ...                               lr=0.01, batch_size=4, seed=0, record=[1, 4])
+    >>> curves["epoch"].tolist(), model.classifier.out_features  # the model itself is untouched
+    ([1, 4], 3)
+    """
+    for name in ("classifier", "embedding_dim"):
+        if not hasattr(model, name):
+            raise ValueError(f"{type(model).__name__} has no {name!r}; see the model contract in nclib.models")
+    missing = [s for s in TRUNK_SPLITS if s not in inputs or s not in labels]
+    if missing:
+        raise ValueError(f"inputs and labels need the splits {TRUNK_SPLITS}; missing {missing}")
+    rows = _train_rows(train_rows, len(labels["train"]))
+    data = {"train": (np.asarray(inputs["train"])[rows], np.asarray(labels["train"])[rows])}
+    data.update({s: (inputs[s], labels[s]) for s in ("val", "test")})
+    _check_label_range(data, num_classes)
+    network = copy.deepcopy(model)
+    network.requires_grad_(True)
+    network.classifier = new_head(int(model.embedding_dim), int(num_classes), seed).to(device_of(model))
+    network.train()
     return learning_curves(network, *data["train"], data, epochs=epochs, lr=lr, batch_size=batch_size, seed=seed,
                            record=record)
