@@ -107,6 +107,40 @@ def test_top_learning_curves_train_a_copy_of_the_top_on_the_chosen_rows():
         top_learning_curves(nn.Linear(4, 3), outputs, labels, np.arange(12), **kwargs)
 
 
+def test_full_learning_curves_train_every_layer_of_a_copy():
+    import copy
+
+    from nclib.experiments.toy import ToyMlp
+    from nclib.learning_curves import full_learning_curves
+    from nclib.transfer import new_head
+
+    rng = np.random.default_rng(0)
+    labels = {s: np.arange(n) % 3 for s, n in (("train", 30), ("val", 15), ("test", 15))}
+    inputs = {s: (rng.normal(size=(len(y), 8)) + np.eye(3, 8)[y]).astype(np.float32) for s, y in labels.items()}
+    torch.manual_seed(0)
+    model = ToyMlp(hidden=8, embedding_dim=4, num_classes=5)
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    kwargs = dict(num_classes=3, epochs=6, lr=0.01, batch_size=4, seed=0)
+    curves = full_learning_curves(model, inputs, labels, np.arange(12), **kwargs)
+    assert len(curves) == 6 and {"train_accuracy", "val_accuracy", "test_accuracy"} <= set(curves.columns)
+    for name, tensor in model.state_dict().items():
+        assert torch.equal(tensor, before[name])  # the model is untouched
+    pd.testing.assert_frame_equal(curves, full_learning_curves(model, inputs, labels, np.arange(12), **kwargs))
+    # the same run with the backbone frozen (only the same new head trained) goes differently
+    frozen = copy.deepcopy(model).requires_grad_(False)
+    frozen.classifier = new_head(4, 3, seed=0)
+    data = {"train": (inputs["train"][:12], labels["train"][:12]), "val": (inputs["val"], labels["val"]),
+            "test": (inputs["test"], labels["test"])}
+    head_only = learning_curves(frozen, *data["train"], data, epochs=6, lr=0.01, batch_size=4, seed=0)
+    assert not np.allclose(curves["train_loss"], head_only["train_loss"])
+    with pytest.raises(ValueError, match="train_rows"):
+        full_learning_curves(model, inputs, labels, np.array([0, 0, 1]), **kwargs)
+    with pytest.raises(ValueError, match="missing"):
+        full_learning_curves(model, {"train": inputs["train"]}, labels, np.arange(12), **kwargs)
+    with pytest.raises(ValueError, match="classifier"):
+        full_learning_curves(nn.Linear(8, 3), inputs, labels, np.arange(12), **kwargs)
+
+
 def test_schedules():
     assert record_schedule(10, 4) == [1, 4, 8, 10]
     assert epochs_for_updates(50, 32, 120) == 60  # batches of 32 and 18

