@@ -756,29 +756,28 @@ def run_experiment(config: ExperimentConfig, out=None, cache: Cache | None = Non
     executor = get_executor(executor)
     _local(run)["splits"] = splits  # units run in this process use the target loaded here
     try:
-        # stage 1, independent units: each model's embeddings (preparing it on a miss), and
-        # its fine-tuning runs, one per seed; the sequential executor keeps today's order
-        # (a model, then its fine-tuning) and so holds one model at a time
+        # stage 1, independent units: each model's embeddings and head regime (preparing the
+        # model on a miss), then its fine-tuning runs, one per seed. A model's first unit
+        # also stores what its fine-tuning units read (regime "top": the trunk's outputs),
+        # and the slowest units of a run tend to be heads, so they go first to the workers.
         fine_tune = config.fine_tune if config.full_regime else None
-        first = []
-        for spec in specs:
-            first.append(_unit(run, "features", spec.name, _embed_unit, spec))
-            if fine_tune is not None:
-                first.extend(_unit(run, fine_tune, spec.name, _fine_tune_unit, spec, seed, seed=seed)
-                             for seed in config.seeds)
-        done = iter(_map_units(executor, first, cache, desc=f"{config.name} models"))
-        features, model_rows, tuned = {}, [], {}
-        for spec in specs:
-            features[spec.name], row = next(done)
+        first = [_unit(run, "features", spec.name, _embed_unit, spec) for spec in specs]
+        if fine_tune is not None:
+            first += [_unit(run, fine_tune, spec.name, _fine_tune_unit, spec, seed, seed=seed)
+                      for spec in specs for seed in config.seeds]
+        done = _map_units(executor, first, cache, desc=f"{config.name} models")
+        features, model_rows, heads, tuned = {}, [], [], {}
+        for spec, (embedded, row, head) in zip(specs, done):
+            features[spec.name] = embedded
             model_rows.append(row)
-            if fine_tune is not None:
-                tuned[spec.name] = {(fine_tune, seed): next(done) for seed in config.seeds}
-        # stage 2, on the embeddings: each model's heads (its seeds trained together), each score
+            heads.append(head)
+        if fine_tune is not None:
+            outcomes = iter(done[len(specs):])
+            tuned = {spec.name: {(fine_tune, seed): next(outcomes) for seed in config.seeds} for spec in specs}
+        # stage 2, on the training embeddings: each score
         pool = {spec.name: features[spec.name]["train"] for spec in specs}  # scores read the training split only
-        second = [_unit(run, "head", spec.name, _head_unit, spec, features[spec.name]) for spec in specs]
-        second += [_unit(run, "score", score, _score_unit, score, pool) for score in config.score_names()]
-        done = _map_units(executor, second, cache, desc=f"{config.name} heads and scores")
-        heads, score_tables = done[:len(specs)], done[len(specs):]
+        second = [_unit(run, "score", score, _score_unit, score, pool) for score in config.score_names()]
+        score_tables = _map_units(executor, second, cache, desc=f"{config.name} scores")
     finally:
         _forget(run)
         if owned and not isinstance(executor, SequentialExecutor):
@@ -1073,7 +1072,7 @@ def _transfer_parts(config, model_parts: dict, seed, regime: str) -> dict:
 
 
 def _unit(run: _Run, what: str, name: str, fn: Callable, *args, seed=None):
-    """A :class:`~nclib.experiments.executors.Unit` keyed by what it computes, and its main cache entry's path."""
+    """A :class:`~nclib.experiments.executors.Unit` keyed by what it computes, and the paths of its main cache entries."""
     from nclib.experiments.executors import Unit
 
     config, cache = run.config, run.cache
@@ -1084,24 +1083,23 @@ def _unit(run: _Run, what: str, name: str, fn: Callable, *args, seed=None):
     else:
         spec = args[0]
         model_parts = _model_parts(run, spec)
-        if what == "features":
+        if what == "features":  # the embeddings, then the head regime
             from nclib.features import FEATURE_CODE
 
-            path = cache.path("features", _split_parts(model_parts, "train"), ".npz", FEATURE_CODE)
-            label = f"features {name}"
-        elif what == "head":
-            path = cache.path("head_transfer", _transfer_parts(config, model_parts, config.seeds[0], "head"), ".npz",
-                              CODE["head"])
-            label = f"head {name} seeds {','.join(map(str, config.seeds))}"
+            path = (cache.path("features", _split_parts(model_parts, "train"), ".npz", FEATURE_CODE),
+                    cache.path("head_transfer", _transfer_parts(config, model_parts, config.seeds[0], "head"), ".npz",
+                               CODE["head"]))
+            label = f"features and head {name}"
         else:
             path = cache.path(f"{what}_transfer", _transfer_parts(config, model_parts, seed, what), ".npz",
                               CODE["fine_tune"])
             label = f"{what} {name} seed {seed}"
-    return Unit(f"{config.name} {label} [{path.stem}]", fn, (run, *args)), path
+    paths = path if isinstance(path, tuple) else (path,)
+    return Unit(f"{config.name} {label} [{paths[0].stem}]", fn, (run, *args)), paths
 
 
 def _map_units(executor, pairs: list, cache: Cache, desc: str) -> list:
-    """Run ``(unit, path)`` pairs, in order: those whose main entry ``path`` is stored run here.
+    """Run ``(unit, paths)`` pairs, in order: those whose main entries ``paths`` are all stored run here.
 
     A stored unit only reads the cache, so sending it to a worker would cost the worker's
     start (seconds) and the pickling of its result for nothing; a warm rerun with a
@@ -1111,7 +1109,7 @@ def _map_units(executor, pairs: list, cache: Cache, desc: str) -> list:
 
     if isinstance(executor, SequentialExecutor):
         return executor.map([unit for unit, _ in pairs], desc=desc)
-    stored = [cache.enabled and path.is_file() for _, path in pairs]
+    stored = [cache.enabled and all(path.is_file() for path in paths) for _, paths in pairs]
     here = SequentialExecutor().map([unit for (unit, _), s in zip(pairs, stored) if s])
     away = executor.map([unit for (unit, _), s in zip(pairs, stored) if not s], desc=desc) \
         if not all(stored) else []
@@ -1120,20 +1118,31 @@ def _map_units(executor, pairs: list, cache: Cache, desc: str) -> list:
 
 
 def _embed_unit(run: _Run, spec):
-    """Unit of work: ``spec``'s embeddings of every split and its row of the models table."""
+    """Unit of work: ``spec``'s embeddings of every split, its row of the models table and its
+    head-regime outcomes ``{seed: arrays}``; in regime "top" it also stores the trunk's
+    outputs that the model's fine-tuning units read (unless every seed's run is stored)."""
+    config, cache = run.config, run.cache
     splits, model = _splits(run), _model_of(run, spec)
     model_parts = _model_parts(run, spec)
-    features = {split: _features(run.cache, model_parts, split, model, getattr(splits, split).inputs, run.config)
+    features = {split: _features(cache, model_parts, split, model, getattr(splits, split).inputs, config)
                 for split in SPLITS}
-    model_row = _model_row(run.cache, {k: v for k, v in model_parts.items() if k != "data"}, spec, model)
-    return features, model_row
+    model_row = _model_row(cache, {k: v for k, v in model_parts.items() if k != "data"}, spec, model)
+    if config.full_regime and config.fine_tune == "top" and not (cache.enabled and all(
+            cache.path("top_transfer", _transfer_parts(config, model_parts, seed, "top"), ".npz",
+                       CODE["fine_tune"]).is_file() for seed in config.seeds)):
+        _trunk_of(run, spec, model).get()
+    heads = _head_runs(config, cache, lambda seed: _transfer_parts(config, model_parts, seed, "head"), features,
+                       splits, spec.name)
+    return features, model_row, heads
 
 
-def _head_unit(run: _Run, spec, features: dict) -> dict:
-    """Unit of work: ``spec``'s head-regime outcomes ``{seed: arrays}`` (the seeds trained together)."""
-    model_parts = _model_parts(run, spec)
-    return _head_runs(run.config, run.cache, lambda seed: _transfer_parts(run.config, model_parts, seed, "head"),
-                      features, _splits(run), spec.name)
+def _trunk_of(run: _Run, spec, model: _LazyModel) -> _TrunkOutputs:
+    """``spec``'s trunk outputs, shared by the model's units run in this process."""
+    state = _local(run)
+    if "trunk" not in state:
+        state["trunk"] = _TrunkOutputs(run.cache, {**_model_parts(run, spec), "trunk": "top-split"}, model,
+                                       _splits(run), run.config)
+    return state["trunk"]
 
 
 def _fine_tune_unit(run: _Run, spec, seed: int) -> dict:
@@ -1143,10 +1152,7 @@ def _fine_tune_unit(run: _Run, spec, seed: int) -> dict:
     model_parts = _model_parts(run, spec)
     parts = _transfer_parts(config, model_parts, seed, config.fine_tune)
     if config.fine_tune == "top":
-        state = _local(run)
-        if "trunk" not in state:  # shared by the model's seeds run in this process
-            state["trunk"] = _TrunkOutputs(cache, {**model_parts, "trunk": "top-split"}, model, splits, config)
-        return _top_run(config, cache, parts, model, state["trunk"], splits, seed, spec.name)
+        return _top_run(config, cache, parts, model, _trunk_of(run, spec, model), splits, seed, spec.name)
     return _full_run(config, cache, parts, model, splits, seed, spec.name)
 
 
