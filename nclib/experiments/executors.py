@@ -1,8 +1,8 @@
 """Where the runner's units of work run: in this process, in local processes, or on Dask.
 
 :func:`nclib.experiments.runner.run_experiment` turns a config into :class:`Unit` s --
-prepare a model and extract its embeddings, train its heads, fine-tune it with one seed,
-compute one score -- and hands each batch of independent units to an executor's
+prepare a model, extract its embeddings and train its head regime, fine-tune it with one
+seed, compute one score -- and hands each batch of independent units to an executor's
 :meth:`Executor.map`, which returns their results in the order of the units:
 
 * :class:`SequentialExecutor` (the default) runs them one after the other in this process;
