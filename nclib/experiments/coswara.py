@@ -72,8 +72,11 @@ ratio) split 40 / 20 / 40 = 1,000 / 500 / 1,000; the convex head (one determinis
 model). No fine-tuning regime by default: regime ``"top"`` (each network's last stage and a
 new head on the frozen trunk's outputs) is available with ``coswara_experiment(fine_tune="top")``
 and the ``top_*`` settings (Adam, early stopping with patience 5 under a 40-epoch cap, 5
-seeds, an error if more than 10 % of the runs peak at the cap), but one seed of one model
-took minutes on two cores, so the book does not run it."""
+seeds, an error if more than 10 % of the runs peak at the cap), but the book does not run
+it. Measured from a cold cache on the two-core machine (2026-12-01): CREPE tiny's five runs
+took about 30 s each and all peaked in the last epochs of the cap (best epoch 38 to 40 of
+40), so the late-peak guard would stop the run and a longer cap would cost more; runs of
+the speaker encoder (an LSTM over the mel frames) took four minutes or more each."""
 
 
 # ----------------------------------------------------------------------------- quick profile
