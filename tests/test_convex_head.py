@@ -158,3 +158,70 @@ def test_bad_input_is_refused(change, message):
     arguments.update(change)
     with pytest.raises(ValueError, match=message):
         convex_head_transfer(**arguments)
+
+
+def rank_deficient_problem(seed=6):
+    """Features as pre-trained embeddings often are: fewer directions than columns, and
+    duplicated, rescaled and dead columns (a covariance condition number of about 1e16)."""
+    rng = np.random.default_rng(seed)
+    labels = np.arange(400) % 3
+    latent = rng.normal(size=(400, 6)) + 1.5 * rng.normal(size=(3, 6))[labels]
+    features = latent @ rng.normal(size=(6, 20))  # rank 6 in 20 columns
+    features = np.hstack([features, 3 * features[:, :4], np.zeros((400, 2))])
+    return features, labels
+
+
+def test_whitening_basis_is_an_orthonormal_eigenbasis_of_the_covariance():
+    from nclib.convex_head import whitening_basis
+
+    features, _ = rank_deficient_problem()
+    active, mean, eigenvalues, vectors, projected = whitening_basis(features + 2.0)
+    assert active.tolist() == [True] * 24 + [False] * 2
+    np.testing.assert_allclose(mean, features[:, :24].mean(0) + 2.0)
+    np.testing.assert_allclose(vectors.T @ vectors, np.eye(24), atol=1e-10)
+    covariance = projected.T @ projected / len(features)
+    np.testing.assert_allclose(covariance, np.diag(eigenvalues), atol=1e-8 * eigenvalues.max())
+    assert (eigenvalues >= 0).all() and (eigenvalues > 1e-8 * eigenvalues.max()).sum() == 6
+
+
+@pytest.mark.parametrize("shift", [0.0, 5.0])
+def test_preconditioned_fit_matches_scikit_learn_on_rank_deficient_features(shift):
+    # the change of variables must not move the minimiser: compare objectives with
+    # scikit-learn's, on features whose covariance is singular, centred or not
+    from sklearn.linear_model import LogisticRegression
+
+    features, labels = rank_deficient_problem()
+    features = features / features.std(0).clip(1e-12).max() + shift
+    l2 = 1e-3
+    ours = fit_logistic(features, labels, num_classes=3, l2=l2, gtol=1e-8)
+    assert ours["converged"]
+    np.testing.assert_array_equal(ours["weight"][-2:], 0.0)  # the dead columns
+    with threadpool_limits(limits=1, user_api="blas"):
+        reference = LogisticRegression(C=1 / (l2 * len(labels)), tol=1e-12, max_iter=100_000).fit(features, labels)
+    theirs = sklearn_objective(reference, features, labels, l2)
+    assert ours["objective"] == pytest.approx(theirs, rel=1e-6)
+    assert ours["objective"] <= theirs * (1 + 1e-12)
+
+
+def test_preconditioning_needs_fewer_iterations_than_plain_lbfgs():
+    # the reason for the change of variables, measured: plain L-BFGS on the same
+    # ill-conditioned objective (same start, same tolerance) takes several times as many
+    from scipy.optimize import minimize
+
+    from nclib.convex_head import _objective
+
+    features, labels = rank_deficient_problem()
+    features = features * np.geomspace(0.01, 10, features.shape[1])
+    ours = fit_logistic(features, labels, num_classes=3, l2=1e-4)
+    plain = minimize(_objective, np.zeros(26 * 3 + 3), args=(features, labels, 1e-4, 3), jac=True,
+                     method="L-BFGS-B", options=dict(maxiter=20_000, maxfun=40_000, gtol=1e-6, ftol=0.0))
+    assert ours["converged"] and ours["objective"] <= plain.fun + 1e-7
+    assert plain.nit > 3 * ours["iterations"], (plain.nit, ours["iterations"])
+
+
+def test_a_basis_of_other_features_is_refused():
+    from nclib.convex_head import whitening_basis
+
+    features, labels = rank_deficient_problem()
+    with pytest.raises(ValueError, match="basis"):
+        fit_logistic(features, labels, num_classes=3, l2=0.1, basis=whitening_basis(features[:100]))
