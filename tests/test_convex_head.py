@@ -171,11 +171,11 @@ def rank_deficient_problem(seed=6):
     return features, labels
 
 
-def test_whitening_basis_is_an_orthonormal_eigenbasis_of_the_covariance():
-    from nclib.convex_head import whitening_basis
+def test_covariance_basis_is_an_orthonormal_eigenbasis_of_the_covariance():
+    from nclib.convex_head import covariance_basis
 
     features, _ = rank_deficient_problem()
-    active, mean, eigenvalues, vectors, projected = whitening_basis(features + 2.0)
+    active, mean, eigenvalues, vectors, projected = covariance_basis(features + 2.0)
     assert active.tolist() == [True] * 24 + [False] * 2
     np.testing.assert_allclose(mean, features[:, :24].mean(0) + 2.0)
     np.testing.assert_allclose(vectors.T @ vectors, np.eye(24), atol=1e-10)
@@ -220,8 +220,8 @@ def test_preconditioning_needs_fewer_iterations_than_plain_lbfgs():
 
 
 def test_a_basis_of_other_features_is_refused():
-    from nclib.convex_head import whitening_basis
+    from nclib.convex_head import covariance_basis
 
     features, labels = rank_deficient_problem()
     with pytest.raises(ValueError, match="basis"):
-        fit_logistic(features, labels, num_classes=3, l2=0.1, basis=whitening_basis(features[:100]))
+        fit_logistic(features, labels, num_classes=3, l2=0.1, basis=covariance_basis(features[:100]))
