@@ -277,13 +277,19 @@ def fit_logistic(features, labels, *, num_classes: int, l2: float, init=None, gt
     with threadpool_limits(limits=blas_threads, user_api="blas"):
         if basis is None:
             basis = covariance_basis(features)
-        elif len(basis) != 5 or basis[4].shape[0] != len(features) or len(basis[0]) != width:
+        elif len(basis) != 5 or len(basis[4]) != len(features) or len(basis[0]) != width:
             raise ValueError("basis must be covariance_basis(features) of these features")
         return _minimise(features, labels, num_classes, float(l2), theta, gtol, int(max_iter), basis)
 
 
 def covariance_basis(features) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """The eigenbasis of the features' covariance, in which :func:`fit_logistic` rescales them.
+
+    With at least as many rows as non-constant columns it is the whole eigenbasis of the
+    (K, K) covariance. With fewer rows (N < K) the centred rows span at most N - 1
+    directions, and the basis is that span, found from the (N, N) Gram matrix: weights
+    outside it change no prediction and only add to the penalty, so the optimum has none
+    there, and leaving them out is exact.
 
     Parameters
     ----------
@@ -297,11 +303,12 @@ def covariance_basis(features) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.n
         optimum: the data do not pull on them, only the penalty does).
     mean : ndarray of shape (K,)
         Mean of the K active columns (zero for standardised features).
-    eigenvalues : ndarray of shape (K,)
-        Eigenvalues ``lam`` of the active columns' covariance, clipped at 0.
-    vectors : ndarray of shape (K, K)
-        Its orthonormal eigenvectors ``Q`` (columns).
-    projected : ndarray of shape (N, K)
+    eigenvalues : ndarray of shape (R,)
+        Eigenvalues ``lam`` of the active columns' covariance, clipped at 0: all K of
+        them (R = K) when N >= K, else the R <= N - 1 that are not zero.
+    vectors : ndarray of shape (K, R)
+        Their orthonormal eigenvectors ``Q`` (columns).
+    projected : ndarray of shape (N, R)
         The centred active features in that basis, ``(X_a - mean) Q``.
 
     Examples
@@ -309,14 +316,23 @@ def covariance_basis(features) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.n
     >>> active, mean, eigenvalues, vectors, projected = covariance_basis([[1.0, 0.0], [-1.0, 0.0]])
     >>> active.tolist(), eigenvalues.round(6).tolist(), projected.shape
     ([True, False], [1.0], (2, 1))
+    >>> wide = np.random.default_rng(0).normal(size=(5, 40))
+    >>> [part.shape for part in covariance_basis(wide)[2:]]
+    [(4,), (40, 4), (5, 4)]
     """
     features = _as_features(features, "features")
+    count = len(features)
     active = np.ptp(features, axis=0) > 0
-    kept = features[:, active]
-    mean = kept.mean(axis=0)
-    centred = kept - mean
-    eigenvalues, vectors = np.linalg.eigh(centred.T @ centred / len(features))
-    return active, mean, np.clip(eigenvalues, 0.0, None), vectors, centred @ vectors
+    centred = features[:, active] - features[:, active].mean(axis=0)
+    mean = features[:, active].mean(axis=0)
+    if count >= centred.shape[1]:
+        eigenvalues, vectors = np.linalg.eigh(centred.T @ centred / count)
+        return active, mean, np.clip(eigenvalues, 0.0, None), vectors, centred @ vectors
+    squares, left = np.linalg.eigh(centred @ centred.T)  # (N, N): the squared singular values
+    kept = squares > 1e-12 * max(float(squares.max()), np.finfo(float).tiny)
+    singular = np.sqrt(squares[kept])
+    vectors = centred.T @ (left[:, kept] / singular)
+    return active, mean, singular ** 2 / count, vectors, left[:, kept] * singular
 
 
 def _minimise(features, labels, num_classes, l2, theta, gtol, max_iter, basis) -> dict:
@@ -325,7 +341,7 @@ def _minimise(features, labels, num_classes, l2, theta, gtol, max_iter, basis) -
 
     active, mean, eigenvalues, vectors, projected = basis
     width, inner = features.shape[1], len(eigenvalues)
-    floor = max(l2, float(eigenvalues.mean()) if inner else 0.0)
+    floor = max(l2, float(eigenvalues.sum()) / max(int(active.sum()), 1))  # the mean over all K directions
     scale = 1.0 / np.sqrt(eigenvalues + floor)
     rescaled = projected * scale
     penalty = l2 * scale ** 2  # on the rows of Z: l2 ||W_a||^2 = sum_j l2 s_j^2 ||Z_j||^2

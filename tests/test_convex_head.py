@@ -225,3 +225,31 @@ def test_a_basis_of_other_features_is_refused():
     features, labels = rank_deficient_problem()
     with pytest.raises(ValueError, match="basis"):
         fit_logistic(features, labels, num_classes=3, l2=0.1, basis=covariance_basis(features[:100]))
+
+
+def test_fewer_rows_than_columns_use_the_span_of_the_rows_exactly():
+    # N < D: the basis is the (N - 1)-dimensional span of the centred rows; the optimum
+    # must still be scikit-learn's, and a warm start with weights outside the span (which
+    # change no training prediction) must reach the same optimum
+    from sklearn.linear_model import LogisticRegression
+
+    from nclib.convex_head import covariance_basis
+
+    rng = np.random.default_rng(8)
+    labels = np.arange(30) % 3
+    features = rng.normal(size=(30, 100)) + rng.normal(size=(3, 100))[labels]
+    active, mean, eigenvalues, vectors, projected = covariance_basis(features)
+    assert eigenvalues.shape == (29,) and vectors.shape == (100, 29) and projected.shape == (30, 29)
+    np.testing.assert_allclose(vectors.T @ vectors, np.eye(29), atol=1e-10)
+    np.testing.assert_allclose(projected, (features - features.mean(0)) @ vectors, atol=1e-10)
+    l2 = 1e-2
+    ours = fit_logistic(features, labels, num_classes=3, l2=l2, gtol=1e-8)
+    start = np.concatenate([rng.normal(size=300), np.zeros(3)])
+    warm = fit_logistic(features, labels, num_classes=3, l2=l2, gtol=1e-8, init=start)
+    with threadpool_limits(limits=1, user_api="blas"):
+        reference = LogisticRegression(C=1 / (l2 * 30), tol=1e-12, max_iter=100_000).fit(features, labels)
+    theirs = sklearn_objective(reference, features, labels, l2)
+    for fit in (ours, warm):
+        assert fit["converged"]
+        assert fit["objective"] == pytest.approx(theirs, rel=1e-6)
+    np.testing.assert_allclose(warm["weight"], ours["weight"], atol=1e-5)
