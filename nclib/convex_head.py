@@ -323,8 +323,9 @@ def covariance_basis(features) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.n
     features = _as_features(features, "features")
     count = len(features)
     active = np.ptp(features, axis=0) > 0
-    centred = features[:, active] - features[:, active].mean(axis=0)
-    mean = features[:, active].mean(axis=0)
+    kept_columns = features[:, active]
+    mean = kept_columns.mean(axis=0)
+    centred = kept_columns - mean
     if count >= centred.shape[1]:
         eigenvalues, vectors = np.linalg.eigh(centred.T @ centred / count)
         return active, mean, np.clip(eigenvalues, 0.0, None), vectors, centred @ vectors
