@@ -37,7 +37,7 @@ def plain_path(train_x, train_y, val_x, val_y, num_classes, grid, gtol, patience
     """The L2 path with unpreconditioned L-BFGS: per grid point (l2, val accuracy, iterations, objective)."""
     from scipy.optimize import minimize
 
-    from nclib.convex_head import _objective, _probs
+    from nclib.logistic import _objective, _probs
 
     width = train_x.shape[1]
     theta, rows, best, stale = np.zeros(width * num_classes + num_classes), [], -np.inf, 0
@@ -63,7 +63,8 @@ def plain_path(train_x, train_y, val_x, val_y, num_classes, grid, gtol, patience
 def main(argv=None):
     from threadpoolctl import threadpool_limits
 
-    from nclib.convex_head import DEFAULT_L2_GRID, GRID_PATIENCE, GTOL, convex_head_transfer, standardizer
+    from nclib.convex_head import DEFAULT_L2_GRID, GRID_PATIENCE, convex_head_transfer
+    from nclib.logistic import GTOL, standardizer
     from nclib.experiments.cifar10 import available_targets, cifar10_experiment
     from nclib.experiments.embeddings import experiment_embeddings
 

@@ -568,7 +568,7 @@ def collapse_trajectory(features, labels, epochs: int = 60, hidden: int = 64, em
 INPUT_SUFFIX = ":input"
 """A layer name ending in this (``"classifier:input"``) names the *input* of that submodule."""
 
-DEPTH_CODE = ("nclib.collapse", "nclib.convex_head", "nclib.scores.nc", "nclib._validation", "nclib.models")
+DEPTH_CODE = ("nclib.collapse", "nclib.logistic", "nclib.scores.nc", "nclib._validation", "nclib.models")
 """Modules whose source enters every :func:`cached_depth_profile` key."""
 
 DEPTH_COLUMNS = ("layer", "depth", "dim", "nc", *PROPERTIES, "head_accuracy", "head_converged", "l2")
@@ -790,10 +790,10 @@ def fitted_head_properties(features, labels, *, l2: float | None = None, standar
 
     A pre-trained network has no classifier for the target task, so NC3 and NC4 need one:
     multinomial logistic regression fitted to the embeddings with
-    :func:`nclib.convex_head.fit_logistic` (L-BFGS to the tolerance
-    :data:`nclib.convex_head.GTOL`, no seed). With
+    :func:`nclib.logistic.fit_logistic` (L-BFGS to the tolerance
+    :data:`nclib.logistic.GTOL`, no seed). With
     ``standardize`` (default) the features are first standardised with their own mean and
-    standard deviation (:func:`nclib.convex_head.standardizer`, as the head regime of
+    standard deviation (:func:`nclib.logistic.standardizer`, as the head regime of
     transfer does) and *every* property is measured in that space, the one the head acts
     in; the paper's NC score is computed on the raw features, as the paper defines it.
 
@@ -804,7 +804,7 @@ def fitted_head_properties(features, labels, *, l2: float | None = None, standar
         At least two classes, each with at least two samples.
     l2 : float, optional
         L2 strength of the head on the mean cross-entropy (see
-        :func:`~nclib.convex_head.fit_logistic`). Default ``1 / N``: the minimiser of
+        :func:`~nclib.logistic.fit_logistic`). Default ``1 / N``: the minimiser of
         scikit-learn's default ``LogisticRegression(C=1)``. Held fixed rather than chosen
         on a validation split, so that layers and networks are compared with the same
         classifier; on separable data a much weaker penalty only scales the weights up,
@@ -849,7 +849,7 @@ def fitted_head_properties(features, labels, *, l2: float | None = None, standar
     >>> result["nc4_ncc_disagreement"] < 0.05 < result["nc3_self_duality"]
     True
     """
-    from nclib.convex_head import fit_logistic, standardizer
+    from nclib.logistic import fit_logistic, standardizer
 
     name = "fitted_head_properties"
     features, codes, classes, _ = features_and_labels(features, labels, name, 2)

@@ -335,7 +335,7 @@ def cached_transfer_seconds(config, embeddings: dict, splits=None, cache=None, n
     return cache.table("transfer_seconds", parts,
                        lambda: transfer_seconds(config, embeddings, splits=splits, cache=cache,
                                                 num_batches=num_batches, seed=seed),
-                       code=("nclib.convex_head", "nclib.transfer", "nclib.train"))
+                       code=("nclib.convex_head", "nclib.logistic", "nclib.transfer", "nclib.train"))
 
 
 def _head_seconds(config, parts, num_classes, seed) -> float:

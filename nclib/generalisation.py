@@ -127,7 +127,7 @@ def training_size_sweep(embeddings: dict, sizes, names, *, metric: str, epochs: 
         raise, or leave that score out of that subset (no rows) and go on.
     gtol : float, optional
         ``solver="convex"``: convergence tolerance of every fit (default
-        :data:`nclib.convex_head.GTOL`, 1e-8); a looser one (e.g. 1e-5) is several times
+        :data:`nclib.logistic.GTOL`, 1e-8); a looser one (e.g. 1e-5) is several times
         faster and still deterministic.
 
     Returns
@@ -206,7 +206,8 @@ def _sweep_heads(solver, train_features, train_labels, parts, num_classes, metri
     held_out = (parts["val"]["features"], parts["val"]["labels"], parts["test"]["features"],
                 parts["test"]["labels"])
     if solver == "convex":
-        from nclib.convex_head import GTOL, convex_head_transfer
+        from nclib.convex_head import convex_head_transfer
+        from nclib.logistic import GTOL
 
         result = convex_head_transfer(train_features, train_labels, *held_out, num_classes=num_classes,
                                       metric=metric, l2_grid=l2_grid, gtol=GTOL if gtol is None else gtol)

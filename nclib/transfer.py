@@ -55,6 +55,7 @@ import pandas as pd
 import torch
 from torch import nn
 
+from nclib.logistic import _as_labels as _checked_labels
 from nclib.progress import progress
 from nclib.train import LinearHeads, Progress, deterministic_algorithms, device_of, fit
 
@@ -165,14 +166,7 @@ def _check_settings(epochs, lr, batch_size, seed, metric, patience=None) -> None
 
 
 def _as_labels(labels, num_classes: int, name: str) -> np.ndarray:
-    labels = np.asarray(labels)
-    if labels.ndim != 1 or len(labels) == 0:
-        raise ValueError(f"{name} must be a non-empty 1-D array, got shape {labels.shape}")
-    if not np.issubdtype(labels.dtype, np.integer):
-        raise ValueError(f"{name} must be integer class indices, got dtype {labels.dtype}")
-    if labels.min() < 0 or labels.max() >= num_classes:
-        raise ValueError(f"{name} must lie in range({num_classes}); found {labels.min()}..{labels.max()}")
-    return labels.astype(np.int64)
+    return _checked_labels(labels, num_classes, None, name)
 
 
 def _as_inputs(inputs, num_labels: int, name: str) -> torch.Tensor:

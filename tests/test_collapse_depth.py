@@ -80,7 +80,7 @@ def test_a_fitted_head_can_look_self_dual_without_collapse():
 
 
 def test_fitted_head_properties_are_those_of_the_standardised_features_with_the_fitted_head():
-    from nclib.convex_head import fit_logistic, standardizer
+    from nclib.logistic import fit_logistic, standardizer
 
     rng = np.random.default_rng(2)
     labels = np.repeat([0, 1, 2], 25)

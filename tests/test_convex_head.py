@@ -5,7 +5,8 @@ import pandas as pd
 import pytest
 from threadpoolctl import threadpool_limits
 
-from nclib.convex_head import DEFAULT_L2_GRID, convex_head_transfer, fit_logistic, standardizer
+from nclib.convex_head import DEFAULT_L2_GRID, convex_head_transfer
+from nclib.logistic import fit_logistic, standardizer
 from nclib.transfer import score_predictions
 
 
@@ -73,7 +74,7 @@ def test_binary_optimum_matches_scikit_learn_with_the_matching_penalty():
 def test_gradient_is_exact():
     from scipy.optimize import check_grad
 
-    from nclib.convex_head import _objective
+    from nclib.logistic import _objective
 
     features, labels = problem(num_classes=3, count=40, width=5)
     features = (features - features.mean(0)) / features.std(0)
@@ -172,7 +173,7 @@ def rank_deficient_problem(seed=6):
 
 
 def test_covariance_basis_is_an_orthonormal_eigenbasis_of_the_covariance():
-    from nclib.convex_head import covariance_basis
+    from nclib.logistic import covariance_basis
 
     features, _ = rank_deficient_problem()
     active, mean, eigenvalues, vectors, projected = covariance_basis(features + 2.0)
@@ -208,7 +209,7 @@ def test_preconditioning_needs_fewer_iterations_than_plain_lbfgs():
     # ill-conditioned objective (same start, same tolerance) takes several times as many
     from scipy.optimize import minimize
 
-    from nclib.convex_head import _objective
+    from nclib.logistic import _objective
 
     features, labels = rank_deficient_problem()
     features = features * np.geomspace(0.01, 10, features.shape[1])
@@ -220,7 +221,7 @@ def test_preconditioning_needs_fewer_iterations_than_plain_lbfgs():
 
 
 def test_a_basis_of_other_features_is_refused():
-    from nclib.convex_head import covariance_basis
+    from nclib.logistic import covariance_basis
 
     features, labels = rank_deficient_problem()
     with pytest.raises(ValueError, match="basis"):
@@ -233,7 +234,7 @@ def test_fewer_rows_than_columns_use_the_span_of_the_rows_exactly():
     # change no training prediction) must reach the same optimum
     from sklearn.linear_model import LogisticRegression
 
-    from nclib.convex_head import covariance_basis
+    from nclib.logistic import covariance_basis
 
     rng = np.random.default_rng(8)
     labels = np.arange(30) % 3

@@ -340,6 +340,21 @@ def test_linear_probe_hand_computed():
     assert linear_probe_score(features, labels) == 1.0
 
 
+def test_linear_probe_is_scikit_learns_cross_validated_logistic_regression():
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.model_selection import StratifiedKFold, cross_val_score
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    features, labels = gaussian_classes(1.0, num_per_class=40, dim=8, seed=3)
+    features[:, 0] *= 1e4  # an ill-conditioned column, as in pre-trained embeddings
+    probe = make_pipeline(StandardScaler(), LogisticRegression(C=0.1, tol=1e-10, max_iter=10_000))
+    folds = StratifiedKFold(n_splits=5, shuffle=True, random_state=0)
+    reference = cross_val_score(probe, features, labels, cv=folds).mean()
+    assert 0.5 < reference < 1.0  # neither trivial nor hopeless, so agreement means something
+    assert linear_probe_score(features, labels, folds=5, C=0.1) == pytest.approx(reference, abs=1e-12)
+
+
 # --------------------------------------------------------------------------- shared behaviour
 FEATURE_SCORES = [n for n in NEW_SCORES if REGISTRY[n].needs != "source_probs"]
 MIN_CLASS_SIZE = {"gbc": 2, "sfda": 2, "ncti": 2, "etran": 2, "knn": 2, "linear_probe": 5}

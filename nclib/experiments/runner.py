@@ -64,9 +64,9 @@ COLUMNS = {
 CODE = {
     "pretrained": PRETRAINING_CODE,  # ("nclib.models", "nclib.transfer", "nclib.train"), used by pretrained_model
     "model_info": ("nclib.models",),
-    "head": ("nclib.convex_head", "nclib.transfer", "nclib.train"),
+    "head": ("nclib.convex_head", "nclib.logistic", "nclib.transfer", "nclib.train"),
     "fine_tune": ("nclib.transfer", "nclib.train", "nclib.models"),
-    "scores": ("nclib.scores", "nclib._validation"),
+    "scores": ("nclib.scores", "nclib._validation", "nclib._sampling", "nclib.logistic"),
 }
 """The modules whose source code enters each kind of cache key (:func:`nclib.cache.code_hash`):
 a change to them recomputes exactly the entries they produce, without a version bump."""
@@ -1059,7 +1059,8 @@ def _model_parts(run: _Run, spec) -> dict:
 def _transfer_parts(config, model_parts: dict, seed, regime: str) -> dict:
     """Cache key parts of one transfer run of a model."""
     if regime == "head" and config.head_solver == "convex":  # no seed, lr, batch or epochs
-        from nclib.convex_head import DEFAULT_L2_GRID, GTOL
+        from nclib.convex_head import DEFAULT_L2_GRID
+        from nclib.logistic import GTOL
 
         grid = list(config.l2_grid if config.l2_grid is not None else DEFAULT_L2_GRID)
         return {**model_parts, "metric": config.metric, "format": OUTCOME_FORMAT, "regime": regime,
