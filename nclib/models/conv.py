@@ -7,7 +7,7 @@ experiment, the last stage of every network in the pre-trained zoo
 (:mod:`nclib.models.pretrained_image`) reads 1x1 maps, and top fine-tuning
 (:func:`nclib.transfer.top_transfer`) trains exactly that stage. PyTorch's CPU
 convolution kernels are slow on such maps, above all when computing gradients:
-``benchmarks/conv_1x1_maps.py`` times the top stages' layers both ways.
+``benchmarks/top_stage.py`` times top fine-tuning of the zoo both ways.
 
 :class:`Conv2d` and :class:`SameConv2d` are drop-in subclasses of ``torch.nn.Conv2d``:
 the same parameters, the same state-dict keys, the same results (to float rounding) on
@@ -98,6 +98,7 @@ class SameConv2d(Conv2d):
     """
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """(batch, in_channels, H, W) -> (batch, out_channels, ceil(H / s), ceil(W / s)), stride s."""
         if x.shape[-2:] == (1, 1) and self.dilation == (1, 1):
             tap = ((self.kernel_size[0] - 1) // 2, (self.kernel_size[1] - 1) // 2)
             out = _tap_product(x, self.weight[:, :, tap[0], tap[1]], self.bias, self.groups)
