@@ -37,8 +37,8 @@ from torch import nn
 from nclib.train import Callback, EpochEnd, Run, device_of, fit, minibatches
 from nclib.transfer import EVAL_BATCH_SIZE, TRUNK_SPLITS, TopNetwork, new_head
 
-__all__ = ["CurveRecorder", "epochs_for_updates", "full_learning_curves", "learning_curves", "record_schedule",
-           "steps_per_epoch", "top_learning_curves"]
+__all__ = ["CurveRecorder", "StopWhenMemorised", "channels_last_for_training", "epochs_for_updates",
+           "full_learning_curves", "learning_curves", "record_schedule", "steps_per_epoch", "top_learning_curves"]
 
 
 def _positive(**values) -> None:
@@ -137,7 +137,9 @@ class CurveRecorder(Callback):
 
     At each recorded epoch the network is switched to eval mode, run without gradients
     on every data set (in batches), and switched back to training mode; the epoch's mean
-    training loss (over its minibatches, in training mode) is recorded beside.
+    training loss (over its minibatches, in training mode) is recorded beside. The epoch
+    at which an earlier callback ends training (``run.stop_training``, e.g.
+    :class:`StopWhenMemorised`) is recorded too, so a curve always shows where it stopped.
 
     Parameters
     ----------
@@ -174,22 +176,12 @@ class CurveRecorder(Callback):
         self.rows = []
 
     def on_epoch_end(self, run: Run, outcome: EpochEnd) -> None:
-        if self.epochs is not None and outcome.epoch not in self.epochs:
+        if self.epochs is not None and outcome.epoch not in self.epochs and not run.stop_training:
             return
         row = {"epoch": int(outcome.epoch), "train_loss": float(outcome.train_loss[0])}
-        network = run.network
-        device = next(network.parameters()).device
-        network.eval()
-        try:
-            with torch.no_grad():
-                for name, (inputs, labels) in self.data.items():
-                    logits = torch.cat([network(inputs[start:start + self.batch_size].to(device)).float().cpu()
-                                        for start in range(0, len(inputs), self.batch_size)])
-                    targets = torch.from_numpy(labels)
-                    row[f"{name}_accuracy"] = float((logits.argmax(dim=1) == targets).double().mean())
-                    row[f"{name}_cross_entropy"] = float(nn.functional.cross_entropy(logits, targets))
-        finally:
-            network.train()
+        for name, (inputs, labels) in self.data.items():
+            row[f"{name}_accuracy"], row[f"{name}_cross_entropy"] = _evaluate(run.network, inputs, labels,
+                                                                              self.batch_size)
         self.rows.append(row)
 
     def table(self) -> pd.DataFrame:
@@ -200,13 +192,113 @@ class CurveRecorder(Callback):
         return pd.DataFrame(self.rows, columns=columns)
 
 
+def _evaluate(network: nn.Module, inputs: torch.Tensor, labels: np.ndarray, batch_size: int) -> tuple[float, float]:
+    """(accuracy, mean cross-entropy) of ``network`` on (N, ...) inputs, in eval mode without
+    gradients, in batches; the network is switched back to training mode afterwards."""
+    device = next(network.parameters()).device
+    network.eval()
+    try:
+        with torch.no_grad():
+            logits = torch.cat([network(inputs[start:start + batch_size].to(device)).float().cpu()
+                                for start in range(0, len(inputs), batch_size)])
+    finally:
+        network.train()
+    targets = torch.from_numpy(labels)
+    return (float((logits.argmax(dim=1) == targets).double().mean()),
+            float(nn.functional.cross_entropy(logits, targets)))
+
+
+class StopWhenMemorised(Callback):
+    """End training once the network classifies every training example correctly.
+
+    The network has then fitted its training data completely -- what the paper's caveat
+    (c) means by a model that overfits -- after as many updates as that network needs
+    rather than after a fixed budget; ``epochs`` is only a cap. Checking costs little:
+    during each epoch the callback counts the training examples that the forward passes
+    of training (training mode, before each update) got wrong, from the logits
+    :func:`nclib.train.fit` exposes as ``run.outputs``; only after an epoch with at most
+    ``tolerance`` such errors does it evaluate the network on its training set (eval
+    mode, no gradients, as :class:`CurveRecorder` does), and it sets
+    ``run.stop_training`` if that accuracy is 1. Training-mode passes alone would not do:
+    batch statistics and the updates in between make them disagree with the final
+    network on a few examples, either way. Put it before a :class:`CurveRecorder` so
+    that the recorder sees the stop.
+
+    Parameters
+    ----------
+    inputs : ndarray or torch.Tensor of shape (N, ...)
+        The training inputs, float32.
+    labels : ndarray of shape (N,)
+        Their integer classes.
+    batch_size : int
+        Examples per forward pass of the check (memory only).
+    tolerance : int, optional
+        Training-pass errors in an epoch that still trigger the check (default: 2 % of
+        the examples, at least 1). 0 checks only after error-free epochs; ``N`` after
+        every epoch.
+
+    Attributes
+    ----------
+    epoch : int or None
+        The epoch after which every training example was classified correctly (None if
+        that never happened).
+    errors : int
+        Training examples the last epoch's training passes got wrong (-1 before the
+        first epoch).
+    checks : int
+        Evaluations of the training set made.
+
+    Examples
+    --------
+    >>> x = torch.randn(40, 3)
+    >>> y = (x[:, 0] > 0).long().numpy()
+    >>> stop = StopWhenMemorised(x, y)
+    >>> result = fit(nn.Linear(3, 2), x, y, epochs=500, lr=0.1, batch_size=8, callbacks=[stop])
+    >>> stop.tolerance, stop.errors <= stop.tolerance, int(result.epochs_run[0]) == stop.epoch < 500
+    (1, True, True)
+    """
+
+    def __init__(self, inputs, labels, batch_size: int = EVAL_BATCH_SIZE, tolerance: int | None = None):
+        self.inputs, self.labels = _as_pair("training", (inputs, labels))
+        self.batch_size = int(batch_size)
+        self.tolerance = max(1, len(self.labels) // 50) if tolerance is None else int(tolerance)
+        if self.tolerance < 0:
+            raise ValueError(f"tolerance must be a non-negative number of examples, got {tolerance!r}")
+        self.epoch: int | None = None
+        self.errors, self.checks, self._wrong = -1, 0, 0
+
+    def on_fit_start(self, run: Run) -> None:
+        if getattr(run.network, "seed_axis", False) or len(run.seeds) != 1:
+            raise ValueError("StopWhenMemorised watches one ordinary network (one seed, no seed axis)")
+        self.epoch, self.errors, self.checks = None, -1, 0
+
+    def on_epoch_start(self, run: Run) -> None:
+        self._wrong = 0
+
+    def on_step_end(self, run: Run, losses: torch.Tensor) -> None:
+        self._wrong += int((run.outputs.argmax(dim=-1) != run.targets).sum())
+
+    def on_epoch_end(self, run: Run, outcome: EpochEnd) -> None:
+        self.errors = self._wrong
+        if self.errors > self.tolerance:
+            return
+        self.checks += 1
+        accuracy, _ = _evaluate(run.network, self.inputs, self.labels, self.batch_size)
+        if accuracy == 1.0:
+            self.epoch = int(outcome.epoch)
+            run.stop_training = True
+
 def learning_curves(network: nn.Module, inputs, labels, data: Mapping, *, epochs: int, lr: float,
-                    batch_size: int, seed: int, record: Sequence[int] | None = None) -> pd.DataFrame:
+                    batch_size: int, seed: int, record: Sequence[int] | None = None,
+                    until_memorised: bool = False) -> pd.DataFrame:
     """Train ``network`` for a fixed number of epochs and record its curves on ``data``.
 
     One :func:`nclib.train.fit` run (Adam on the mean cross-entropy, minibatch order from
     ``seed``, deterministic algorithms; no validation, no early stopping, the last state
-    kept) with a :class:`CurveRecorder` attached. ``network`` is trained in place.
+    kept) with a :class:`CurveRecorder` attached. ``network`` is trained in place. With
+    ``until_memorised``, a :class:`StopWhenMemorised` ends the run after the first epoch
+    at which the network classifies every training example correctly (``epochs`` is then
+    a cap), and that epoch is recorded.
 
     Parameters
     ----------
@@ -225,11 +317,15 @@ def learning_curves(network: nn.Module, inputs, labels, data: Mapping, *, epochs
         Minibatch order and any random layers (:func:`nclib.train.fit`).
     record : sequence of int, optional
         Epochs to record (default: every epoch; :func:`record_schedule` makes a sparser one).
+    until_memorised : bool
+        Stop once the training set is memorised (see above).
 
     Returns
     -------
     pandas.DataFrame
-        As :meth:`CurveRecorder.table`.
+        As :meth:`CurveRecorder.table`. With ``until_memorised``, the last row is the
+        epoch training stopped at, and a boolean column ``memorised`` is True on that
+        row if the stop was :class:`StopWhenMemorised`'s (False if ``epochs`` ran out).
 
     Examples
     --------
@@ -240,11 +336,22 @@ def learning_curves(network: nn.Module, inputs, labels, data: Mapping, *, epochs
     ...                          batch_size=8, seed=0, record=[1, 20])
     >>> curves.shape, bool(curves["train_accuracy"].iloc[-1] > 0.9)
     ((2, 4), True)
+    >>> stopped = learning_curves(nn.Linear(2, 2), x, y, {"train": (x, y)}, epochs=500, lr=0.1,
+    ...                           batch_size=8, seed=0, record=[500], until_memorised=True)
+    >>> int(stopped["epoch"].iloc[-1]) < 500, bool(stopped["memorised"].iloc[-1])
+    (True, True)
     """
     recorder = CurveRecorder(data, epochs=record)
-    fit(network, inputs, labels, epochs=epochs, lr=lr, batch_size=batch_size, seeds=[seed], callbacks=[recorder],
-        desc="learning curves")
-    return recorder.table()
+    if not until_memorised:
+        fit(network, inputs, labels, epochs=epochs, lr=lr, batch_size=batch_size, seeds=[seed],
+            callbacks=[recorder], desc="learning curves")
+        return recorder.table()
+    stop = StopWhenMemorised(inputs, labels)
+    fit(network, inputs, labels, epochs=epochs, lr=lr, batch_size=batch_size, seeds=[seed],
+        callbacks=[stop, recorder], desc="learning curves")
+    table = recorder.table()
+    table["memorised"] = table["epoch"] == stop.epoch
+    return table
 
 
 def _train_rows(train_rows, num_train: int) -> np.ndarray:
@@ -266,7 +373,7 @@ def _check_label_range(data: Mapping, num_classes: int) -> None:
 
 def top_learning_curves(model: nn.Module, trunk_outputs: Mapping, labels: Mapping, train_rows, *, num_classes: int,
                         epochs: int, lr: float, batch_size: int, seed: int,
-                        record: Sequence[int] | None = None) -> pd.DataFrame:
+                        record: Sequence[int] | None = None, until_memorised: bool = False) -> pd.DataFrame:
     """Learning curves of regime "top" (last stage + new head) trained on some training rows.
 
     A copy of ``model.top`` and :func:`nclib.transfer.new_head` with ``seed`` (as in
@@ -287,7 +394,7 @@ def top_learning_curves(model: nn.Module, trunk_outputs: Mapping, labels: Mappin
     train_rows : array-like of int
         Rows of the training split to train on.
     num_classes : int
-    epochs, lr, batch_size, seed, record
+    epochs, lr, batch_size, seed, record, until_memorised
         As in :func:`learning_curves`.
 
     Returns
@@ -325,21 +432,63 @@ def top_learning_curves(model: nn.Module, trunk_outputs: Mapping, labels: Mappin
     top.requires_grad_(True)
     network = TopNetwork(top, new_head(int(model.embedding_dim), int(num_classes), seed).to(device_of(model)))
     return learning_curves(network, *data["train"], data, epochs=epochs, lr=lr, batch_size=batch_size, seed=seed,
-                           record=record)
+                           record=record, until_memorised=until_memorised)
 
+
+def channels_last_for_training(network: nn.Module) -> nn.Module:
+    """Store the 4-D weights of ``network`` channels-last (NHWC) if it has grouped convolutions.
+
+    Values, parameters and state-dict keys are unchanged; only the memory layout of the
+    convolution kernels differs, and with it that of every activation downstream (a
+    convolution whose weight is channels-last writes channels-last outputs). On CPU,
+    PyTorch's oneDNN kernels for depthwise (grouped) convolutions -- most of the layers
+    of MobileNetV2 and EfficientNet-Lite -- are much faster in that layout, above all
+    when computing gradients, while dense convolutions (a ResNet) are slower; so only a
+    network with at least one grouped ``nn.Conv2d`` is converted.
+    ``benchmarks/full_fine_tuning.py`` measures full fine-tuning of the image zoo in both
+    layouts. Results agree to float rounding; training trajectories drift apart slowly,
+    as with any change in the order of float operations.
+
+    Parameters
+    ----------
+    network : torch.nn.Module
+
+    Returns
+    -------
+    torch.nn.Module
+        ``network`` itself, converted in place or left as it was.
+
+    Examples
+    --------
+    >>> net = nn.Sequential(nn.Conv2d(4, 4, 3, groups=4), nn.Conv2d(4, 2, 1), nn.Flatten())
+    >>> x = torch.randn(2, 4, 5, 5)
+    >>> before = net(x)
+    >>> net = channels_last_for_training(net)
+    >>> net[0].weight.is_contiguous(memory_format=torch.channels_last), torch.allclose(net(x), before, atol=1e-6)
+    (True, True)
+    >>> dense = channels_last_for_training(nn.Conv2d(3, 4, 3))
+    >>> dense.weight.is_contiguous(memory_format=torch.channels_last)
+    False
+    """
+    if any(isinstance(m, nn.Conv2d) and m.groups > 1 for m in network.modules()):
+        network.to(memory_format=torch.channels_last)
+    return network
 
 def full_learning_curves(model: nn.Module, inputs: Mapping, labels: Mapping, train_rows, *, num_classes: int,
                          epochs: int, lr: float, batch_size: int, seed: int,
-                         record: Sequence[int] | None = None) -> pd.DataFrame:
+                         record: Sequence[int] | None = None, until_memorised: bool = False) -> pd.DataFrame:
     """Learning curves of full fine-tuning (every layer + a new head) on some training rows.
 
     Regime (b) of :mod:`nclib.transfer` (:func:`nclib.transfer.full_transfer`): a copy
     of ``model`` gets :func:`nclib.transfer.new_head` with ``seed`` as its classifier and
     every parameter is trained with Adam on the inputs of ``train_rows`` for ``epochs``
-    epochs, with no early stopping; its accuracy is recorded on those rows (``train``)
-    and on the whole validation and test splits. This is the paper's Figure 4 setting:
-    the representation the score read is itself changed by training. ``model`` is not
-    modified.
+    epochs, with no early stopping (or, with ``until_memorised``, until it classifies
+    every one of those rows correctly: :class:`StopWhenMemorised`); its accuracy is
+    recorded on
+    those rows (``train``) and on the whole validation and test splits. This is the
+    paper's Figure 4 setting: the representation the score read is itself changed by
+    training. ``model`` is not modified; for image inputs (4-D) its copy is trained in the
+    faster memory layout (:func:`channels_last_for_training`).
 
     Parameters
     ----------
@@ -353,7 +502,7 @@ def full_learning_curves(model: nn.Module, inputs: Mapping, labels: Mapping, tra
     train_rows : array-like of int
         Rows of the training split to train on (distinct, at least two).
     num_classes : int
-    epochs, lr, batch_size, seed, record
+    epochs, lr, batch_size, seed, record, until_memorised
         As in :func:`learning_curves`.
 
     Returns
@@ -387,6 +536,8 @@ def full_learning_curves(model: nn.Module, inputs: Mapping, labels: Mapping, tra
     network = copy.deepcopy(model)
     network.requires_grad_(True)
     network.classifier = new_head(int(model.embedding_dim), int(num_classes), seed).to(device_of(model))
+    if np.ndim(inputs["train"]) == 4:  # images: see channels_last_for_training
+        network = channels_last_for_training(network)
     network.train()
     return learning_curves(network, *data["train"], data, epochs=epochs, lr=lr, batch_size=batch_size, seed=seed,
-                           record=record)
+                           record=record, until_memorised=until_memorised)

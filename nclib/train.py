@@ -255,6 +255,11 @@ class Run:
     stop_training : bool
         Set it to end training after the current step; an unfinished epoch is then
         neither validated nor recorded.
+    outputs : torch.Tensor or None
+        The logits of the last minibatch, detached: (B, C), or (S, B, C) for a network
+        with a seed axis (None before the first step).
+    targets : torch.Tensor or None
+        Their classes: (B,) or (S, B).
 
     Examples
     --------
@@ -270,6 +275,8 @@ class Run:
     step: int = 0
     batch_size: int = 0
     stop_training: bool = False
+    outputs: torch.Tensor | None = None
+    targets: torch.Tensor | None = None
 
 
 @dataclass
@@ -664,10 +671,12 @@ def fit(network: nn.Module, inputs, labels, *, epochs: int, lr: float, batch_siz
                         callback.on_step_start(run)
                     index = (orders[:, batch] if batched else orders[0, batch]).to(inputs.device)
                     optimizer.zero_grad(set_to_none=True)
-                    losses = _losses(network(inputs[index].to(device)), targets[index].to(device), batched)
+                    logits, batch_targets = network(inputs[index].to(device)), targets[index].to(device)
+                    losses = _losses(logits, batch_targets, batched)
                     losses.sum().backward()
                     optimizer.step()
                     losses = losses.detach()
+                    run.outputs, run.targets = logits.detach(), batch_targets
                     loss_sums += losses.double().cpu() * len(batch)
                     run.step += 1
                     for callback in callbacks:

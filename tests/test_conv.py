@@ -87,3 +87,29 @@ def test_tf_same_pad_puts_the_odd_pixel_bottom_right():
     padded = tf_same_pad(torch.ones(1, 1, 4, 4), (2, 2), (1, 1), value=-1.0)
     assert padded.shape == (1, 1, 5, 5)
     assert padded[0, 0, :, -1].eq(-1).all() and padded[0, 0, -1].eq(-1).all() and padded[0, 0, 0, 0] == 1
+
+
+@pytest.mark.parametrize("case", [c for c in CASES if c[6] > 1])
+def test_channels_last_grouped_maps_values_and_gradients_are_torchs(case):
+    inp, out, kernel, stride, padding, dilation, groups, bias = case
+    torch.manual_seed(0)
+    conv = Conv2d(inp, out, kernel, stride, padding, dilation, groups, bias).to(memory_format=torch.channels_last)
+    x = torch.randn(3, inp, 7, 7).to(memory_format=torch.channels_last)
+    ours = _values_and_gradients(conv, conv, x)
+    theirs = _values_and_gradients(conv, lambda v: _reference(conv, v), x)
+    for a, b in zip(ours, theirs):
+        if a is not None:
+            torch.testing.assert_close(a, b, atol=1e-5, rtol=1e-5)
+
+
+def test_the_padded_copy_is_taken_for_channels_last_grouped_maps_only(monkeypatch):
+    calls = []
+    original = nn.Conv2d._conv_forward
+    monkeypatch.setattr(nn.Conv2d, "_conv_forward", lambda self, *a: calls.append(1) or original(self, *a))
+    nhwc = torch.randn(2, 4, 5, 5).to(memory_format=torch.channels_last)
+    Conv2d(4, 4, 3, padding=1, groups=4)(nhwc)
+    assert calls == []  # the padded copy, convolved by F.conv2d itself
+    Conv2d(4, 4, 3, padding=1, groups=4)(nhwc.contiguous())  # NCHW: torch's own
+    Conv2d(4, 4, 3, padding=1)(nhwc)  # dense: torch's own
+    Conv2d(4, 4, 3, groups=4)(nhwc)  # nothing to pad: torch's own
+    assert calls == [1, 1, 1]

@@ -6,11 +6,11 @@ import pytest
 import torch
 from torch import nn
 
-from nclib.learning_curves import (CurveRecorder, epochs_for_updates, learning_curves, record_schedule,
-                                   top_learning_curves)
+from nclib.learning_curves import (CurveRecorder, StopWhenMemorised, epochs_for_updates, learning_curves,
+                                   record_schedule, top_learning_curves)
 from nclib.overfitting import (bands_separate, curve_bands, mean_interval, nested_subsets, run_gaps,
                                score_gap_association, summarise)
-from nclib.train import fit
+from nclib.train import Callback, fit
 
 
 pytestmark = pytest.mark.usefixtures("quiet_single_thread")  # tests/conftest.py
@@ -166,6 +166,53 @@ def test_recorder_rejects_bad_data_and_batched_networks():
     heads = LinearHeads(torch.zeros(2, 4, 3), torch.zeros(2, 3))
     with pytest.raises(ValueError, match="one ordinary network"):
         fit(heads, x, y, epochs=1, lr=0.1, batch_size=8, seeds=[0, 1], callbacks=[CurveRecorder({"train": (x, y)})])
+
+
+def test_stop_when_memorised_ends_training_after_the_first_epoch_without_errors():
+    x, y = blobs(per_class=10)
+    kwargs = dict(epochs=200, lr=0.05, batch_size=8, seed=0)
+    # each epoch's training-pass errors, counted independently from the logits of every step
+    errors = []
+
+    class Count(Callback):
+        def on_epoch_start(self, run):
+            errors.append(0)
+
+        def on_step_end(self, run, losses):
+            errors[-1] += int((run.outputs.argmax(1) != run.targets).sum())
+
+    every = learning_curves(seeded_mlp(4, 16, 3, 0), x, y, {"train": (x, y)}, **kwargs)
+    fit(seeded_mlp(4, 16, 3, 0), x, y, epochs=200, lr=0.05, batch_size=8, seeds=[0], callbacks=[Count()])
+    # the first epoch after which the network is right on every example, among those whose
+    # training passes made at most one error (the only epochs the callback checks here)
+    first = next(e for e in every["epoch"] if errors[e - 1] <= 1
+                 and every.loc[every["epoch"] == e, "train_accuracy"].item() == 1.0)
+    stopped = learning_curves(seeded_mlp(4, 16, 3, 0), x, y, {"train": (x, y)}, record=[200],
+                              until_memorised=True, **kwargs)
+    # the same run up to that epoch (recording changes nothing), recorded where it stopped
+    assert stopped["epoch"].tolist() == [first] and stopped["memorised"].tolist() == [True]
+    assert stopped["train_loss"].item() == every.loc[every["epoch"] == first, "train_loss"].item()
+    assert stopped["train_accuracy"].item() == 1.0
+    # labels no network can fit (two copies of one input, two classes): it runs to the cap
+    twins = np.repeat(x[:1], 2, axis=0), np.array([0, 1])
+    stop = StopWhenMemorised(*twins, tolerance=0)
+    result = fit(seeded_mlp(4, 8, 2, 0), *twins, epochs=5, lr=0.05, batch_size=2, callbacks=[stop])
+    assert stop.epoch is None and stop.errors == 1 and stop.checks == 0 and int(result.epochs_run[0]) == 5
+    every_epoch = StopWhenMemorised(*twins, tolerance=2)  # checked after every epoch, never perfect
+    fit(seeded_mlp(4, 8, 2, 0), *twins, epochs=5, lr=0.05, batch_size=2, callbacks=[every_epoch])
+    assert every_epoch.checks == 5 and every_epoch.epoch is None
+    capped = learning_curves(seeded_mlp(4, 8, 2, 0), *twins, {"train": twins}, epochs=5, lr=0.05,
+                             batch_size=2, seed=0, record=[5], until_memorised=True)
+    assert capped["epoch"].tolist() == [5] and capped["memorised"].tolist() == [False]
+    from nclib.train import LinearHeads
+
+    with pytest.raises(ValueError, match="one ordinary network"):
+        fit(LinearHeads(torch.zeros(2, 4, 3), torch.zeros(2, 3)), x, y, epochs=1, lr=0.1, batch_size=8,
+            seeds=[0, 1], callbacks=[StopWhenMemorised(x, y)])
+    with pytest.raises(ValueError, match="inputs"):
+        StopWhenMemorised(x[:5], y)
+    with pytest.raises(ValueError, match="tolerance"):
+        StopWhenMemorised(x, y, tolerance=-1)
 
 
 # ----------------------------------------------------------------------------- gaps and intervals

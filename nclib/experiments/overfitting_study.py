@@ -142,10 +142,12 @@ def _model_curves(config, spec, splits, subsets: dict, settings: dict, cache: Ca
         for seed in settings["seeds"]:
             for k, rows in subsets[seed].items():
                 epochs = epochs_for_updates(len(rows), batch_size, updates)
-                record = record_schedule(epochs, max(1, -(-epochs // records)))
+                until_memorised = settings.get("until_memorised", False)
+                # until memorised: record only where the run stops (at the latest, the cap)
+                record = [epochs] if until_memorised else record_schedule(epochs, max(1, -(-epochs // records)))
                 started = time.perf_counter()
                 curves = curves_of(network, data, labels, rows, num_classes=num_classes, epochs=epochs, lr=lr,
-                                   batch_size=batch_size, seed=seed, record=record)
+                                   batch_size=batch_size, seed=seed, record=record, until_memorised=until_memorised)
                 curves.insert(1, "updates", curves["epoch"] * steps_per_epoch(len(rows), batch_size))
                 seconds = time.perf_counter() - started
                 runs.append(curves.assign(model=spec.name, **sizes, size=k, seed=seed, seconds=seconds))
@@ -155,7 +157,7 @@ def _model_curves(config, spec, splits, subsets: dict, settings: dict, cache: Ca
 
 
 def _curves(study: str, config, specs, *, per_class, seeds, updates, lr, batch_size, records, splits, cache,
-            executor) -> pd.DataFrame:
+            executor, until_memorised: bool = False) -> pd.DataFrame:
     """The driver of both studies: every model's curves, the missing ones through ``executor``."""
     from nclib.experiments.executors import Executor, SequentialExecutor, Unit, get_executor
 
@@ -168,6 +170,8 @@ def _curves(study: str, config, specs, *, per_class, seeds, updates, lr, batch_s
     settings = {"study": study, "per_class": list(per_class), "seeds": list(seeds), "updates": int(updates),
                 "lr": float(lr), "batch_size": int(batch_size), "records": int(records),
                 "subsets": _subsets_id(subsets)}
+    if until_memorised:
+        settings["until_memorised"] = True
     data_id = data_fingerprint(splits)
     keys = {spec.name: {**model_key_parts(config, spec, data_id), **settings} for spec in specs}
     stored = {name: cache.enabled and cache.path(KINDS[study], parts, ".csv", CURVES_CODE).is_file()
@@ -252,7 +256,7 @@ def top_curves(config, *, per_class=(5, 25), seeds=(0, 1, 2, 3, 4), updates: int
 
 def full_curves(config, *, networks=None, per_class=(5, 25), seeds=(0, 1, 2, 3, 4), updates: int = 30,
                 lr: float = 1e-3, batch_size: int = 32, records: int = 3, splits=None, cache: Cache | None = None,
-                executor=None) -> pd.DataFrame:
+                executor=None, until_memorised: bool = False) -> pd.DataFrame:
     """Learning curves of full fine-tuning for some models, seeds and training subsets of a pool.
 
     The design of :func:`top_curves` (the same nested subsets per seed, every run the same
@@ -260,7 +264,11 @@ def full_curves(config, *, networks=None, per_class=(5, 25), seeds=(0, 1, 2, 3, 
     layer of a copy of the pre-trained model and a new head on the images of the subset
     (:func:`nclib.learning_curves.full_learning_curves`) -- the paper's regime (b) and its
     Figure 4. It costs several times more per update than regime "top", so ``networks``
-    can pick part of the pool.
+    can pick part of the pool. With ``until_memorised``, each run instead stops after the
+    first epoch after which it classifies its whole subset correctly
+    (:class:`nclib.learning_curves.StopWhenMemorised`), ``updates`` becoming a cap, and
+    accuracies are recorded at that epoch only: the gap of a network that has fitted its
+    training data completely, whatever number of updates that took.
 
     Parameters
     ----------
@@ -270,12 +278,17 @@ def full_curves(config, *, networks=None, per_class=(5, 25), seeds=(0, 1, 2, 3, 
     networks : sequence of str, optional
         Names of the pool's models to fine-tune (default: all, in the pool's order).
     per_class, seeds, updates, lr, batch_size, records, splits, cache, executor
-        As in :func:`top_curves`.
+        As in :func:`top_curves` (``records`` is ignored with ``until_memorised``).
+    until_memorised : bool
+        Stop each run once its subset is memorised (see above).
 
     Returns
     -------
     pandas.DataFrame
         As :func:`top_curves`, without ``top_parameters`` (every parameter is trained).
+        With ``until_memorised``, one row per run (the epoch it stopped at) and a
+        column ``memorised``: whether the run stopped because it classified its whole
+        subset correctly (its ``train_accuracy`` is then 1; False: it reached the cap).
 
     Raises
     ------
@@ -298,7 +311,8 @@ def full_curves(config, *, networks=None, per_class=(5, 25), seeds=(0, 1, 2, 3, 
                              f"got {names}")
         specs = [spec for spec in specs if spec.name in names]
     return _curves("full-curves", config, specs, per_class=per_class, seeds=seeds, updates=updates, lr=lr,
-                   batch_size=batch_size, records=records, splits=splits, cache=cache, executor=executor)
+                   batch_size=batch_size, records=records, splits=splits, cache=cache, executor=executor,
+                   until_memorised=until_memorised)
 
 
 def _scores_on(features: dict, probs: dict, labels, names) -> list[tuple]:

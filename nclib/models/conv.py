@@ -58,8 +58,11 @@ class Conv2d(nn.Conv2d):
     input map is 1x1, the output is 1x1 and padding is numeric zeros, the only kernel tap
     that touches the input is ``weight[:, :, p_h / d_h, p_w / d_w]`` (padding ``p``,
     dilation ``d``), and the output is ``x @ tap.T + bias`` for ``groups = 1`` or
-    ``x * tap`` channel by channel for a depthwise convolution. Every other case, and other
-    group counts, is ``torch.nn.Conv2d``'s own.
+    ``x * tap`` channel by channel for a depthwise convolution. A grouped convolution of a
+    channels-last input (:func:`nclib.learning_curves.channels_last_for_training`) pads a
+    copy of the input and convolves it unpadded, which PyTorch's CPU kernels do faster
+    (``benchmarks/full_fine_tuning.py``). Every other case, and other group counts, is
+    ``torch.nn.Conv2d``'s own.
 
     Examples
     --------
@@ -77,7 +80,18 @@ class Conv2d(nn.Conv2d):
             out = _tap_product(x, weight[:, :, tap[0], tap[1]], bias, self.groups)
             if out is not None:
                 return out
+        if (self.groups > 1 and self.padding_mode == "zeros" and not isinstance(self.padding, str)
+                and any(self.padding) and _is_channels_last(x)):
+            # oneDNN's grouped kernels on channels-last maps are faster on a padded copy
+            pad_h, pad_w = self.padding
+            return F.conv2d(F.pad(x, [pad_w, pad_w, pad_h, pad_h]), weight, bias, self.stride, 0, self.dilation,
+                            self.groups)
         return super()._conv_forward(x, weight, bias)
+
+
+def _is_channels_last(x: torch.Tensor) -> bool:
+    """Whether a 4-D tensor is stored channels-last (NHWC) and not also plain contiguous."""
+    return x.dim() == 4 and x.is_contiguous(memory_format=torch.channels_last) and not x.is_contiguous()
 
 
 class SameConv2d(Conv2d):
