@@ -114,7 +114,7 @@ def test_full_curves_train_every_layer_of_the_chosen_models(tmp_path):
 def test_full_curves_until_memorised_stop_where_the_subset_is_fitted(tmp_path):
     config, cache = split_pool(), Cache(tmp_path)
     kwargs = dict(per_class=(4, 12), seeds=(0, 1), lr=0.05, batch_size=8, records=3)
-    fixed = full_curves(config, networks=["wide"], cache=cache, updates=400, **kwargs)
+    fixed = full_curves(config, networks=["wide"], cache=cache, updates=400, **{**kwargs, "records": 400})
     memorised = full_curves(config, networks=["wide"], cache=cache, updates=400, until_memorised=True, **kwargs)
     assert len(memorised) == 4 and memorised["memorised"].all()  # one row per run: where it stopped
     assert (memorised["train_accuracy"] == 1.0).all()
@@ -123,10 +123,10 @@ def test_full_curves_until_memorised_stop_where_the_subset_is_fitted(tmp_path):
     assert (stopped < last.loc[stopped.index]).all()  # every run stopped before the cap
     # up to where it stopped, a run is the fixed-length run: same subset, seed and updates
     for (size, seed), epoch in stopped.items():
-        same = fixed.query("size == @size and seed == @seed and epoch == @epoch")
-        if len(same):
-            row = memorised.query("size == @size and seed == @seed")
-            assert same["train_loss"].item() == pytest.approx(row["train_loss"].item(), rel=1e-6)
+        same = fixed.query("size == @size and seed == @seed and epoch == @epoch")  # every epoch recorded
+        row = memorised.query("size == @size and seed == @seed")
+        assert same["train_loss"].item() == pytest.approx(row["train_loss"].item(), rel=1e-6)
+        assert same["train_accuracy"].item() == 1.0
     # a cap too short to memorise: every run ends at the cap, not memorised
     short = full_curves(config, networks=["wide"], cache=cache, updates=1, until_memorised=True, **kwargs)
     assert not short["memorised"].any()
