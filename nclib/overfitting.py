@@ -20,7 +20,9 @@ quantities that caveat is about:
 * :func:`seed_picks` -- on each seed's subset, the model each score picks, the truly
   best one and the one that overfits most, and the pick's relative performance;
 * :func:`curve_bands` and :func:`bands_separate` -- the Figure 4 analogue's curves with
-  their bands over seeds, and whether two curves separate beyond them.
+  their bands over seeds, and whether two curves separate beyond them;
+* :func:`paired_curve_difference` -- two models' curves compared seed by seed: whether
+  they end apart beyond the noise, and whether their difference was still moving.
 
 Everything here is numpy and pandas on small tables; the chapter "(c) Training data is
 not generalisation" uses it.
@@ -43,8 +45,8 @@ from nclib._sampling import per_class_parts
 from nclib.evaluate import score_sign
 from nclib.uncertainty import batch_measures, exact_permutation_p_value
 
-__all__ = ["bands_separate", "curve_bands", "mean_interval", "nested_subsets", "run_gaps",
-           "score_gap_association", "seed_picks", "summarise"]
+__all__ = ["bands_separate", "curve_bands", "mean_interval", "nested_subsets", "paired_curve_difference",
+           "run_gaps", "score_gap_association", "seed_picks", "summarise"]
 
 CURVE_COLUMNS = ("epoch", "train_accuracy", "val_accuracy", "test_accuracy")
 """The columns of a learning-curves table that :func:`run_gaps` reads."""
@@ -441,3 +443,81 @@ def bands_separate(bands: pd.DataFrame, first: str, second: str, *, model_column
         raise ValueError(f"bands lack the model {first if a.empty else second!r}")
     common = a.index.intersection(b.index)
     return (a.loc[common, "low"] > b.loc[common, "high"]).rename("separate")
+
+
+def paired_curve_difference(curves: pd.DataFrame, first: str, second: str, *, value: str = "test_accuracy",
+                            level: float = 0.95, model_column: str = "model") -> pd.Series:
+    """Where the difference between two models' curves ends, and whether it is still moving.
+
+    Both models are trained on the same subsets with the same seeds, so their curves are
+    compared seed by seed: ``d_s(epoch) = first - second`` for seed ``s``. Two questions
+    are asked of ``d``, each with a bootstrap interval over seeds (:func:`mean_interval`):
+
+    * **end** -- the mean of ``d_s`` at the last recorded epoch: the two curves end apart
+      beyond the seed-to-seed noise when this interval excludes zero;
+    * **change** -- the trend of ``d_s`` over the second half of training (the recorded
+      epochs after half the last one): each seed's least-squares slope times the length
+      of that half. An interval that excludes zero means the difference was still
+      moving when training stopped; one that includes zero means that what moved is
+      within the noise, and training longer gives no sign of separating the curves.
+
+    Parameters
+    ----------
+    curves : pandas.DataFrame
+        One setting (e.g. one training-set size) of a learning-curves table: columns
+        ``model_column``, ``seed``, ``epoch`` and ``value``, every seed recorded at the
+        same epochs for both models.
+    first, second : str
+        The models compared (``first - second``).
+    value : str
+    level : float
+    model_column : str
+
+    Returns
+    -------
+    pandas.Series
+        ``end, end_low, end_high, change, change_low, change_high, seeds`` and
+        ``late_epochs`` (how many recorded epochs the trend is fitted to), as floats.
+
+    Raises
+    ------
+    ValueError
+        Missing columns or models, fewer than two seeds shared by both models, or fewer
+        than two recorded epochs in the second half of training.
+
+    Examples
+    --------
+    A difference that grows by 0.01 per epoch in every seed, so by 0.1 over the second
+    half, and ends at 0.5:
+
+    >>> rows = [(m, s, e, (0.5 if m == "a" else 0.3) + 0.01 * e * (m == "a") + 0.001 * s)
+    ...         for m in "ab" for s in range(5) for e in (0, 10, 20, 30)]
+    >>> c = pd.DataFrame(rows, columns=["model", "seed", "epoch", "test_accuracy"])
+    >>> d = paired_curve_difference(c, "a", "b")
+    >>> d[["end", "change"]].round(2).tolist(), bool(d["change_low"] > 0)
+    ([0.5, 0.1], True)
+    """
+    for column in (model_column, "seed", "epoch", value):
+        if column not in curves.columns:
+            raise ValueError(f"curves lack the column {column!r}")
+    if curves.duplicated([model_column, "seed", "epoch"]).any():
+        raise ValueError("curves must hold one setting: one row per model, seed and epoch")
+    runs = curves[curves[model_column].isin([first, second])]
+    table = runs.pivot(index="epoch", columns=[model_column, "seed"], values=value).sort_index()
+    for model in (first, second):
+        if model not in table.columns.get_level_values(0):
+            raise ValueError(f"curves lack the model {model!r}")
+    difference = (table[first] - table[second]).dropna(axis=1, how="any")
+    if difference.shape[1] < 2:
+        raise ValueError(f"{first!r} and {second!r} share fewer than two seeds recorded at the same epochs")
+    epochs = difference.index.to_numpy(dtype=float)
+    late = epochs > epochs.max() / 2
+    if late.sum() < 2:
+        raise ValueError(f"fewer than two recorded epochs in the second half of training: {epochs.tolist()}")
+    span = epochs[late].max() - epochs[late].min()
+    slopes = np.polyfit(epochs[late], difference.to_numpy()[late], 1)[0]
+    end = mean_interval(difference.iloc[-1].to_numpy(), level)
+    change = mean_interval(slopes * span, level)
+    return pd.Series({"end": end[0], "end_low": end[1], "end_high": end[2], "change": change[0],
+                      "change_low": change[1], "change_high": change[2], "seeds": difference.shape[1],
+                      "late_epochs": int(late.sum())})

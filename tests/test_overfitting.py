@@ -8,7 +8,8 @@ from torch import nn
 
 from nclib.learning_curves import (CurveRecorder, StopWhenMemorised, epochs_for_updates, learning_curves,
                                    record_schedule, top_learning_curves)
-from nclib.overfitting import (bands_separate, curve_bands, mean_interval, nested_subsets, run_gaps,
+from nclib.overfitting import (bands_separate, curve_bands, mean_interval, nested_subsets,
+                               paired_curve_difference, run_gaps,
                                score_gap_association, summarise)
 from nclib.train import Callback, fit
 
@@ -311,3 +312,45 @@ def test_curve_bands_and_their_separation():
         bands_separate(bands, "a", "z")
     with pytest.raises(ValueError, match="one setting"):
         bands_separate(pd.concat([bands, bands]), "a", "b")
+
+
+def _paired_curves(trend_per_epoch, offset, noise, epochs=(0, 4, 8, 12, 16, 20), seeds=5):
+    """Two models' curves: ``a - b = offset + trend_per_epoch * epoch`` plus seed noise."""
+    rng = np.random.default_rng(0)
+    rows = []
+    for seed in range(seeds):
+        base = rng.uniform(0.3, 0.6, size=len(epochs))  # shared by both models of a seed
+        wobble = rng.normal(0.0, noise, size=len(epochs))
+        for e, epoch in enumerate(epochs):
+            rows.append(("b", seed, epoch, base[e]))
+            rows.append(("a", seed, epoch, base[e] + offset + trend_per_epoch * epoch + wobble[e]))
+    return pd.DataFrame(rows, columns=["model", "seed", "epoch", "test_accuracy"])
+
+
+def test_paired_curve_difference_pairs_by_seed_and_finds_a_trend():
+    # the shared per-seed level varies by 0.3 but cancels in the paired difference
+    flat = paired_curve_difference(_paired_curves(0.0, 0.05, 0.002), "a", "b")
+    assert flat["end_low"] > 0.04 and flat["end_high"] < 0.06
+    assert flat["change_low"] < 0 < flat["change_high"]  # no trend: the interval holds zero
+    assert flat["seeds"] == 5 and flat["late_epochs"] == 3  # epochs 12, 16 and 20
+    rising = paired_curve_difference(_paired_curves(0.004, 0.0, 0.002), "a", "b")
+    assert rising["change_low"] > 0
+    assert rising["change"] == pytest.approx(0.004 * 8, abs=0.005)  # over epochs 12 to 20
+    assert rising["end"] == pytest.approx(0.004 * 20, abs=0.005)
+    # reversed order, reversed signs
+    back = paired_curve_difference(_paired_curves(0.004, 0.0, 0.002), "b", "a")
+    assert back["change"] == pytest.approx(-rising["change"])
+
+
+def test_paired_curve_difference_refuses_what_it_cannot_compare():
+    curves = _paired_curves(0.0, 0.05, 0.01)
+    with pytest.raises(ValueError, match="lack the model 'c'"):
+        paired_curve_difference(curves, "a", "c")
+    with pytest.raises(ValueError, match="second half"):
+        paired_curve_difference(curves.query("epoch <= 4"), "a", "b")
+    with pytest.raises(ValueError, match="two seeds"):
+        paired_curve_difference(curves.query("seed == 0"), "a", "b")
+    with pytest.raises(ValueError, match="one setting"):
+        paired_curve_difference(pd.concat([curves, curves]), "a", "b")
+    with pytest.raises(ValueError, match="lack the column 'seed'"):
+        paired_curve_difference(curves.drop(columns="seed"), "a", "b")

@@ -194,7 +194,7 @@ def _curves(study: str, config, specs, *, per_class, seeds, updates, lr, batch_s
     return curves[front + [c for c in curves.columns if c not in front]]
 
 
-def top_curves(config, *, per_class=(5, 25), seeds=(0, 1, 2, 3, 4), updates: int = 100, lr: float = 1e-3,
+def top_curves(config, *, per_class=(5, 25), seeds=(0, 1, 2, 3, 4), updates: int = 200, lr: float = 1e-3,
                batch_size: int = 32, records: int = 8, splits=None, cache: Cache | None = None,
                executor=None) -> pd.DataFrame:
     """Learning curves of regime "top" for every model, seed and training subset of a pool.
