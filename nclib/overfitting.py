@@ -21,8 +21,9 @@ quantities that caveat is about:
   best one and the one that overfits most, and the pick's relative performance;
 * :func:`curve_bands` and :func:`bands_separate` -- the Figure 4 analogue's curves with
   their bands over seeds, and whether two curves separate beyond them;
-* :func:`paired_curve_difference` -- two models' curves compared seed by seed: whether
-  they end apart beyond the noise, and whether their difference was still moving.
+* :func:`paired_curve_difference` and :func:`paired_difference_band` -- two models'
+  curves compared seed by seed: whether they end apart beyond the noise, whether their
+  difference was still moving, and the band of that difference to draw.
 
 Everything here is numpy and pandas on small tables; the chapter "(c) Training data is
 not generalisation" uses it.
@@ -46,7 +47,7 @@ from nclib.evaluate import score_sign
 from nclib.uncertainty import batch_measures, exact_permutation_p_value
 
 __all__ = ["bands_separate", "curve_bands", "mean_interval", "nested_subsets", "paired_curve_difference",
-           "run_gaps", "score_gap_association", "seed_picks", "summarise"]
+           "paired_difference_band", "run_gaps", "score_gap_association", "seed_picks", "summarise"]
 
 CURVE_COLUMNS = ("epoch", "train_accuracy", "val_accuracy", "test_accuracy")
 """The columns of a learning-curves table that :func:`run_gaps` reads."""
@@ -445,6 +446,55 @@ def bands_separate(bands: pd.DataFrame, first: str, second: str, *, model_column
     return (a.loc[common, "low"] > b.loc[common, "high"]).rename("separate")
 
 
+def _paired_table(curves: pd.DataFrame, first: str, second: str, value: str, model_column: str) -> pd.DataFrame:
+    """``first - second`` of ``value``, one row per epoch and one column per seed both share."""
+    for column in (model_column, "seed", "epoch", value):
+        if column not in curves.columns:
+            raise ValueError(f"curves lack the column {column!r}")
+    if curves.duplicated([model_column, "seed", "epoch"]).any():
+        raise ValueError("curves must hold one setting: one row per model, seed and epoch")
+    runs = curves[curves[model_column].isin([first, second])]
+    table = runs.pivot(index="epoch", columns=[model_column, "seed"], values=value).sort_index()
+    for model in (first, second):
+        if model not in table.columns.get_level_values(0):
+            raise ValueError(f"curves lack the model {model!r}")
+    difference = (table[first] - table[second]).dropna(axis=1, how="any")
+    if difference.shape[1] < 2:
+        raise ValueError(f"{first!r} and {second!r} share fewer than two seeds recorded at the same epochs")
+    return difference
+
+
+def paired_difference_band(curves: pd.DataFrame, first: str, second: str, *, value: str = "test_accuracy",
+                           level: float = 0.95, model_column: str = "model") -> pd.DataFrame:
+    """Epoch by epoch, the mean over seeds of ``first - second`` and its bootstrap interval.
+
+    The band to draw when two models trained on the same subsets with the same seeds are
+    compared seed by seed (see :func:`paired_curve_difference`): where it lies above
+    zero, ``first`` is ahead beyond the seed-to-seed noise.
+
+    Parameters
+    ----------
+    curves, first, second, value, level, model_column
+        As in :func:`paired_curve_difference`.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns ``epoch, mean, low, high, n`` (``n`` seeds), one row per recorded epoch.
+
+    Examples
+    --------
+    >>> c = pd.DataFrame({"model": ["a"] * 4 + ["b"] * 4, "seed": [0, 1, 0, 1] * 2,
+    ...                   "epoch": [1, 1, 2, 2] * 2,
+    ...                   "test_accuracy": [0.5, 0.6, 0.8, 0.9, 0.4, 0.6, 0.6, 0.7]})
+    >>> paired_difference_band(c, "a", "b")[["epoch", "mean", "low", "high"]].round(2).values.tolist()
+    [[1.0, 0.05, 0.0, 0.1], [2.0, 0.2, 0.2, 0.2]]
+    """
+    difference = _paired_table(curves, first, second, value, model_column)
+    rows = [(epoch, *mean_interval(row.to_numpy(), level), len(row)) for epoch, row in difference.iterrows()]
+    return pd.DataFrame(rows, columns=["epoch", "mean", "low", "high", "n"])
+
+
 def paired_curve_difference(curves: pd.DataFrame, first: str, second: str, *, value: str = "test_accuracy",
                             level: float = 0.95, model_column: str = "model") -> pd.Series:
     """Where the difference between two models' curves ends, and whether it is still moving.
@@ -497,19 +547,7 @@ def paired_curve_difference(curves: pd.DataFrame, first: str, second: str, *, va
     >>> d[["end", "change"]].round(2).tolist(), bool(d["change_low"] > 0)
     ([0.5, 0.1], True)
     """
-    for column in (model_column, "seed", "epoch", value):
-        if column not in curves.columns:
-            raise ValueError(f"curves lack the column {column!r}")
-    if curves.duplicated([model_column, "seed", "epoch"]).any():
-        raise ValueError("curves must hold one setting: one row per model, seed and epoch")
-    runs = curves[curves[model_column].isin([first, second])]
-    table = runs.pivot(index="epoch", columns=[model_column, "seed"], values=value).sort_index()
-    for model in (first, second):
-        if model not in table.columns.get_level_values(0):
-            raise ValueError(f"curves lack the model {model!r}")
-    difference = (table[first] - table[second]).dropna(axis=1, how="any")
-    if difference.shape[1] < 2:
-        raise ValueError(f"{first!r} and {second!r} share fewer than two seeds recorded at the same epochs")
+    difference = _paired_table(curves, first, second, value, model_column)
     epochs = difference.index.to_numpy(dtype=float)
     late = epochs > epochs.max() / 2
     if late.sum() < 2:

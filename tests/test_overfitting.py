@@ -9,7 +9,7 @@ from torch import nn
 from nclib.learning_curves import (CurveRecorder, StopWhenMemorised, epochs_for_updates, learning_curves,
                                    record_schedule, top_learning_curves)
 from nclib.overfitting import (bands_separate, curve_bands, mean_interval, nested_subsets,
-                               paired_curve_difference, run_gaps,
+                               paired_curve_difference, paired_difference_band, run_gaps,
                                score_gap_association, summarise)
 from nclib.train import Callback, fit
 
@@ -354,3 +354,17 @@ def test_paired_curve_difference_refuses_what_it_cannot_compare():
         paired_curve_difference(pd.concat([curves, curves]), "a", "b")
     with pytest.raises(ValueError, match="lack the column 'seed'"):
         paired_curve_difference(curves.drop(columns="seed"), "a", "b")
+
+
+def test_paired_difference_band_ends_where_the_paired_difference_ends():
+    curves = _paired_curves(0.004, 0.01, 0.002)
+    band = paired_difference_band(curves, "a", "b")
+    assert band["epoch"].tolist() == [0, 4, 8, 12, 16, 20] and (band["n"] == 5).all()
+    assert (band["low"] <= band["mean"]).all() and (band["mean"] <= band["high"]).all()
+    end = paired_curve_difference(curves, "a", "b")
+    assert band.iloc[-1][["mean", "low", "high"]].tolist() == pytest.approx(
+        [end["end"], end["end_low"], end["end_high"]])
+    # the shared per-seed level (0.3 wide) cancels: the band is narrow and climbs
+    assert (band["high"] - band["low"]).max() < 0.01
+    assert band["mean"].iloc[0] == pytest.approx(0.01, abs=0.003)
+    assert band["mean"].iloc[-1] == pytest.approx(0.09, abs=0.003)
