@@ -89,6 +89,12 @@ def test_top_curves_cover_every_model_seed_and_size_and_are_cached(tmp_path):
     assert set(table["score"]) == {"nc", "knn"} and (table["seeds"] == 2).all()
     with pytest.raises(ValueError, match="records"):
         top_curves(config, cache=cache, **{**kwargs, "records": 0})
+    # part of the pool: the same runs as in the whole pool, read from the same cache entry
+    wide = top_curves(config, networks=["wide"], cache=cache, **kwargs)
+    pd.testing.assert_frame_equal(wide.reset_index(drop=True),
+                                  curves.query("model == 'wide'").reset_index(drop=True), check_dtype=False)
+    with pytest.raises(ValueError, match="networks must be distinct models of the pool"):
+        top_curves(config, networks=["wide", "huge"], cache=cache, **kwargs)
 
 
 def test_full_curves_train_every_layer_of_the_chosen_models(tmp_path):

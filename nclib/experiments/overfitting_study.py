@@ -194,8 +194,19 @@ def _curves(study: str, config, specs, *, per_class, seeds, updates, lr, batch_s
     return curves[front + [c for c in curves.columns if c not in front]]
 
 
-def top_curves(config, *, per_class=(5, 25), seeds=(0, 1, 2, 3, 4), updates: int = 200, lr: float = 1e-3,
-               batch_size: int = 32, records: int = 8, splits=None, cache: Cache | None = None,
+def _chosen(specs, networks) -> list:
+    """The specs named in ``networks`` (all of them when None), in the pool's order."""
+    if networks is None:
+        return list(specs)
+    names = [str(n) for n in networks]
+    unknown = sorted(set(names) - {spec.name for spec in specs})
+    if unknown or not names or len(set(names)) != len(names):
+        raise ValueError(f"networks must be distinct models of the pool {[s.name for s in specs]}; got {names}")
+    return [spec for spec in specs if spec.name in names]
+
+
+def top_curves(config, *, networks=None, per_class=(5, 25), seeds=(0, 1, 2, 3, 4), updates: int = 200,
+               lr: float = 1e-3, batch_size: int = 32, records: int = 8, splits=None, cache: Cache | None = None,
                executor=None) -> pd.DataFrame:
     """Learning curves of regime "top" for every model, seed and training subset of a pool.
 
@@ -213,6 +224,8 @@ def top_curves(config, *, per_class=(5, 25), seeds=(0, 1, 2, 3, 4), updates: int
     config : nclib.experiments.runner.ExperimentConfig
         An experiment whose models have the trunk/top split (e.g. the image experiment's
         quick profile).
+    networks : sequence of str, optional
+        Names of the pool's models to train (default: all, in the pool's order).
     per_class : sequence of int
         Strictly increasing subset sizes, images per class.
     seeds : sequence of int
@@ -243,6 +256,12 @@ def top_curves(config, *, per_class=(5, 25), seeds=(0, 1, 2, 3, 4), updates: int
         (the run's wall-clock time when it was computed, repeated on each of its rows;
         stored with the curves, so a cached read still tells what the study cost).
 
+    Raises
+    ------
+    ValueError
+        A name in ``networks`` is not in the pool (or repeats), or a bad design: no
+        subset size, seeds that repeat or are negative, or ``records`` below 1.
+
     Examples
     --------
     >>> from nclib.experiments.runner import get_experiment
@@ -250,7 +269,7 @@ def top_curves(config, *, per_class=(5, 25), seeds=(0, 1, 2, 3, 4), updates: int
     >>> sorted(curves["size"].unique())  # doctest: +SKIP
     [5, 25]
     """
-    return _curves("top-curves", config, config.zoo(), per_class=per_class, seeds=seeds, updates=updates, lr=lr,
+    return _curves("top-curves", config, _chosen(config.zoo(), networks), per_class=per_class, seeds=seeds, updates=updates, lr=lr,
                    batch_size=batch_size, records=records, splits=splits, cache=cache, executor=executor)
 
 
@@ -302,15 +321,7 @@ def full_curves(config, *, networks=None, per_class=(5, 25), seeds=(0, 1, 2, 3, 
     >>> sorted(curves["size"].unique())  # doctest: +SKIP
     [5, 25]
     """
-    specs = config.zoo()
-    if networks is not None:
-        names = [str(n) for n in networks]
-        unknown = sorted(set(names) - {spec.name for spec in specs})
-        if unknown or not names or len(set(names)) != len(names):
-            raise ValueError(f"networks must be distinct models of the pool {[s.name for s in specs]}; "
-                             f"got {names}")
-        specs = [spec for spec in specs if spec.name in names]
-    return _curves("full-curves", config, specs, per_class=per_class, seeds=seeds, updates=updates, lr=lr,
+    return _curves("full-curves", config, _chosen(config.zoo(), networks), per_class=per_class, seeds=seeds, updates=updates, lr=lr,
                    batch_size=batch_size, records=records, splits=splits, cache=cache, executor=executor,
                    until_memorised=until_memorised)
 
