@@ -165,8 +165,13 @@ def _check_level(level: float) -> float:
 
 
 def mean_interval(values, level: float = 0.95, num_resamples: int = 10_000,
-                  random_state: int = 0) -> tuple[float, float, float]:
-    """The mean of ``values`` and its percentile bootstrap interval.
+                  random_state: int = 0, method: str = "bootstrap") -> tuple[float, float, float]:
+    """The mean of ``values`` and its interval: percentile bootstrap, or Student's t.
+
+    With a handful of seeds the percentile bootstrap is narrower than it should be (its
+    resamples cannot be more spread than the values themselves); Student's t interval,
+    which assumes roughly normal values, is wider and serves as a check on conclusions
+    that rest on an interval barely excluding a value.
 
     Parameters
     ----------
@@ -175,7 +180,11 @@ def mean_interval(values, level: float = 0.95, num_resamples: int = 10_000,
     level : float
         Coverage of the interval.
     num_resamples : int
+        Bootstrap resamples (``method="bootstrap"`` only).
     random_state : int
+    method : {"bootstrap", "t"}
+        ``"t"``: mean ± the ``(1 + level) / 2`` quantile of Student's t with n - 1
+        degrees of freedom times the standard error.
 
     Returns
     -------
@@ -186,11 +195,20 @@ def mean_interval(values, level: float = 0.95, num_resamples: int = 10_000,
     >>> mean, low, high = mean_interval([0.1, 0.2, 0.3, 0.4, 0.5])
     >>> round(mean, 2), bool(0.1 <= low < mean < high <= 0.5)
     (0.3, True)
+    >>> [round(v, 3) for v in mean_interval([0.1, 0.2, 0.3, 0.4, 0.5], method="t")]
+    [0.3, 0.104, 0.496]
     """
     values = np.asarray(values, dtype=float)
     if values.ndim != 1 or len(values) < 2 or not np.isfinite(values).all():
         raise ValueError(f"values must be at least two finite numbers, got {values!r}")
     level = _check_level(level)
+    if method == "t":
+        from scipy import stats
+
+        half = stats.t.ppf((1 + level) / 2, len(values) - 1) * values.std(ddof=1) / np.sqrt(len(values))
+        return float(values.mean()), float(values.mean() - half), float(values.mean() + half)
+    if method != "bootstrap":
+        raise ValueError(f"method must be 'bootstrap' or 't', got {method!r}")
     if int(num_resamples) < 1:
         raise ValueError(f"num_resamples must be positive, got {num_resamples!r}")
     rng = np.random.default_rng(random_state)

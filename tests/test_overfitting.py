@@ -368,3 +368,19 @@ def test_paired_difference_band_ends_where_the_paired_difference_ends():
     assert (band["high"] - band["low"]).max() < 0.01
     assert band["mean"].iloc[0] == pytest.approx(0.01, abs=0.003)
     assert band["mean"].iloc[-1] == pytest.approx(0.09, abs=0.003)
+
+
+def test_mean_interval_t_is_wider_than_the_bootstrap_with_five_seeds():
+    # k-NN's last-stage case at 25 per class: all five differences positive, one large
+    values = [0.008, 0.005, 0.012, 0.003, 0.056]
+    mean, low, high = mean_interval(values)
+    t_mean, t_low, t_high = mean_interval(values, method="t")
+    assert t_mean == pytest.approx(mean)
+    assert low > 0 > t_low  # the bootstrap excludes zero, Student's t does not
+    assert t_high - t_low > high - low
+    # a large sample: the two agree closely
+    many = np.random.default_rng(0).normal(1.0, 2.0, size=400)
+    boot, t = mean_interval(many), mean_interval(many, method="t")
+    assert boot[1:] == pytest.approx(t[1:], abs=0.03)
+    with pytest.raises(ValueError, match="method"):
+        mean_interval(values, method="wald")
