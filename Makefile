@@ -32,13 +32,10 @@ env: $(STAMP)
 test: $(STAMP)
 	$(PY) -m pytest
 
-# The book: its pages are executed first, two at a time where the rules of
-# tools/execute_pages.py allow, into the cache the build reads; the build then renders.
 book: $(STAMP)
 	@hash=$$($(PY) -c 'from nclib.cache import nclib_code_hash; print(nclib_code_hash())'); \
 	if [ "$$(cat _build/.nclib-code-hash 2>/dev/null)" != "$$hash" ]; then \
 	  rm -rf _build/.jupyter_cache; mkdir -p _build; echo "$$hash" > _build/.nclib-code-hash; fi
-	NCLIB_PROGRESS=0 $(PY) tools/execute_pages.py
 	NCLIB_PROGRESS=0 $(VENV)/bin/jupyter-book build . --builder html -n -W --keep-going
 
 # Real data that a package manager can bring: Fashion-MNIST (Xiao, Rasul and Vollgraf 2017)
