@@ -205,7 +205,7 @@ def _chosen(specs, networks) -> list:
     return [spec for spec in specs if spec.name in names]
 
 
-def top_curves(config, *, networks=None, per_class=(5, 25), seeds=(0, 1, 2, 3, 4), updates: int = 200,
+def top_curves(config, *, networks=None, per_class=(5, 10, 25), seeds=(0, 1, 2, 3, 4), updates: int = 200,
                lr: float = 1e-3, batch_size: int = 32, records: int = 8, splits=None, cache: Cache | None = None,
                executor=None) -> pd.DataFrame:
     """Learning curves of regime "top" for every model, seed and training subset of a pool.
@@ -267,7 +267,7 @@ def top_curves(config, *, networks=None, per_class=(5, 25), seeds=(0, 1, 2, 3, 4
     >>> from nclib.experiments.runner import get_experiment
     >>> curves = top_curves(get_experiment("cifar10"))  # doctest: +SKIP
     >>> sorted(curves["size"].unique())  # doctest: +SKIP
-    [5, 25]
+    [5, 10, 25]
     """
     return _curves("top-curves", config, _chosen(config.zoo(), networks), per_class=per_class, seeds=seeds, updates=updates, lr=lr,
                    batch_size=batch_size, records=records, splits=splits, cache=cache, executor=executor)
@@ -346,7 +346,7 @@ def _scores_on(features: dict, probs: dict, labels, names) -> list[tuple]:
     return rows
 
 
-def subset_scores(config, names, *, per_class=(5, 25), seeds=(0, 1, 2, 3, 4), splits=None,
+def subset_scores(config, names, *, per_class=(5, 10, 25), seeds=(0, 1, 2, 3, 4), splits=None,
                   cache: Cache | None = None) -> pd.DataFrame:
     """Scores on the frozen training embeddings of each seed's subsets (:func:`study_subsets`).
 
