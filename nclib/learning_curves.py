@@ -51,12 +51,15 @@ def steps_per_epoch(num_examples: int, batch_size: int) -> int:
     """Optimizer steps of one :func:`nclib.train.fit` epoch over ``num_examples`` examples.
 
     As many as :func:`nclib.train.minibatches` makes: ``ceil(N / batch_size)``, one fewer
-    when a trailing batch of one joins the previous one.
+    when a trailing batch of fewer than half ``batch_size`` (or of one) joins the
+    previous one.
 
     Examples
     --------
     >>> steps_per_epoch(50, 32), steps_per_epoch(33, 32), steps_per_epoch(1, 32)
     (2, 1, 1)
+    >>> steps_per_epoch(100, 32), steps_per_epoch(250, 32)
+    (3, 8)
     """
     _positive(num_examples=num_examples, batch_size=batch_size)
     return len(minibatches(torch.arange(int(num_examples)), int(batch_size)))
@@ -66,7 +69,8 @@ def epochs_for_updates(num_examples: int, batch_size: int, updates: int) -> int:
     """Epochs of :func:`nclib.train.fit` that make at least ``updates`` optimizer steps.
 
     An epoch of N examples makes ``len(minibatches(N, batch_size))`` steps (a trailing
-    batch of one joins the previous one, :func:`nclib.train.minibatches`); so training
+    batch of fewer than half ``batch_size`` joins the previous one,
+    :func:`nclib.train.minibatches`); so training
     sets of different sizes can be given the same number of Adam updates.
 
     Parameters

@@ -146,6 +146,7 @@ def test_schedules():
     assert record_schedule(10, 4) == [1, 4, 8, 10]
     assert epochs_for_updates(50, 32, 120) == 60  # batches of 32 and 18
     assert epochs_for_updates(33, 32, 10) == 10  # a trailing batch of one joins the previous one
+    assert epochs_for_updates(100, 32, 120) == 40  # 32, 32 and 36: the trailing 4 joins too
     with pytest.raises(ValueError, match="every"):
         record_schedule(10, 0)
     with pytest.raises(ValueError, match="updates"):

@@ -79,6 +79,21 @@ def test_a_seed_trained_in_a_batch_equals_the_seed_trained_alone():
     assert not np.allclose(together.histories[0].train_loss[:3], together.histories[1].train_loss[:3])
 
 
+
+@pytest.mark.parametrize("batch_size", [1, 2, 3, 7, 32, 64])
+def test_minibatches_cover_the_order_and_keep_no_tiny_trailing_batch(batch_size):
+    for size in range(1, 5 * batch_size + 3):
+        order = torch.randperm(size, generator=torch.Generator().manual_seed(size))
+        batches = minibatches(order, batch_size)
+        assert torch.equal(torch.cat(batches), order)  # every example once, in order
+        assert all(len(b) == batch_size for b in batches[:-1])
+        last, most = len(batches[-1]), batch_size + max(1, (batch_size - 1) // 2)
+        assert last <= most
+        if len(batches) > 1:  # a trailing batch of one, or of under half a batch, joined
+            assert last != 1 and 2 * last >= batch_size
+    # the case that stopped full fine-tuning from fitting 100 images: 32, 32, 32 and 4
+    assert [len(b) for b in minibatches(torch.arange(100), 32)] == [32, 32, 36]
+
 def test_each_seed_draws_its_own_minibatch_order():
     seen = []
 
