@@ -17,7 +17,7 @@ export OMP_NUM_THREADS ?= 2
 export PYDEVD_DISABLE_FILE_VALIDATION := 1
 export NCLIB_PROGRESS ?= 1
 
-.PHONY: book test bench clean-book clean env data browser check-pages
+.PHONY: book test bench speed clean-book clean env data browser check-pages
 
 $(STAMP): requirements.txt requirements-weights.txt pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -87,6 +87,11 @@ browser:
 
 bench: $(STAMP)
 	$(PY) benchmarks/scores.py
+
+# How fast this machine is against the one the book's build times were measured on
+# (benchmarks/machine_speed.py, about 40 s); .ci/run prints it just before make book.
+speed: $(STAMP)
+	$(PY) benchmarks/machine_speed.py
 
 clean-book:
 	rm -rf _build
