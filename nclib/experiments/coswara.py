@@ -76,7 +76,14 @@ seeds, an error if more than 10 % of the runs peak at the cap), but the book doe
 it. Measured from a cold cache on the two-core machine (2026-12-01): CREPE tiny's five runs
 took about 30 s each and all peaked in the last epochs of the cap (best epoch 38 to 40 of
 40), so the late-peak guard would stop the run and a longer cap would cost more; runs of
-the speaker encoder (an LSTM over the mel frames) took four minutes or more each."""
+the speaker encoder (an LSTM over the mel frames) took four minutes or more each.
+Measured again on 2026-12-02 on the faster machine of the 1,260-s cold build (two worker
+processes): CREPE tiny 23 to 26 s per run, all 40 epochs; the speaker encoder about 8 s
+per epoch (over 5 minutes per run); silero-vad 1.3 to 1.5 s per epoch, early-stopped
+after 9 to 25 epochs; the in-house dcase-scenes 6.6 to 7.4 s per epoch, its first run
+stopped after 15 epochs (about 100 s). Five seeds of these three alone come to about
+750 s of worker time, over 6 minutes of a build that took 21 of its 25 that morning,
+before the speaker encoder and the four other in-house networks."""
 
 
 # ----------------------------------------------------------------------------- quick profile
