@@ -77,13 +77,17 @@ it. Measured from a cold cache on the two-core machine (2026-12-01): CREPE tiny'
 took about 30 s each and all peaked in the last epochs of the cap (best epoch 38 to 40 of
 40), so the late-peak guard would stop the run and a longer cap would cost more; runs of
 the speaker encoder (an LSTM over the mel frames) took four minutes or more each.
-Measured again on 2026-12-02 on the faster machine of the 1,260-s cold build (two worker
-processes): CREPE tiny 23 to 26 s per run, all 40 epochs; the speaker encoder about 8 s
-per epoch (over 5 minutes per run); silero-vad 1.3 to 1.5 s per epoch, early-stopped
-after 9 to 25 epochs; the in-house dcase-scenes 6.6 to 7.4 s per epoch, its first run
-stopped after 15 epochs (about 100 s). Five seeds of these three alone come to about
-750 s of worker time, over 6 minutes of a build that took 21 of its 25 that morning,
-before the speaker encoder and the four other in-house networks."""
+Measured again on 2026-12-02 on the machine of the 1,260-s cold build (two worker
+processes, nothing else running): CREPE tiny 23 to 26 s per run, all 40 epochs; the
+speaker encoder about 8 s per epoch (over 5 minutes per run, about 27 minutes of worker
+time for five seeds); silero-vad 0.6 to 0.7 s per epoch, best epochs 4 to 20, stopped
+after 9 to 25 (5 to 15 s per run); the in-house dcase-scenes 2.0 to 2.8 s per epoch,
+best epochs 7 to 10, stopped after 12 to 15 (25 to 40 s per run); the four other in-house
+networks 5 to 22 s per run, best epochs 7 to 25, stopped after 12 to 30. Five seeds of
+the seven networks other than the speaker encoder come to about 570 s of worker time
+(CREPE tiny 119, dcase-scenes 167, the other four in-house 238, silero-vad 49), about 4.8
+minutes of a build that took 21.6 of its 25 that day; with the speaker encoder, over half
+an hour. And CREPE tiny would need a longer cap."""
 
 
 # ----------------------------------------------------------------------------- quick profile
