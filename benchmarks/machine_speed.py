@@ -1,7 +1,7 @@
 """How fast this machine is today, so that the book's build times can be compared (a script, not a test).
 
 The two-core machines that build the book are not equally fast: the same commit's
-chapters have taken 1.9 times as long on one evening as on another. A build time means
+chapters have taken up to 1.8 times as long on one evening as on another. A build time means
 little without the speed of the machine it was measured on. This script runs three
 fixed workloads that stand for what the chapters spend their time on, each five times,
 in this process, and prints the median seconds of each, their sum, and the ratio of that
