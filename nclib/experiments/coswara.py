@@ -59,7 +59,8 @@ PAPER = {
 QUICK = {
     "head_solver": "convex", "head_epochs": 40, "full_epochs": 40, "seeds": (0,), "lr": 1e-3,
     "batch_size": 32, "full_regime": False, "convergence_check": "raise",
-    "top_seeds": (0, 1, 2, 3, 4), "top_epochs": 40, "top_patience": 5,
+    "top_seeds": (0, 1, 2, 3, 4), "top_epochs": 120, "top_patience": 5,
+    "top_pretrained": ("crepe-tiny", "silero-vad"),
     "pretrain_epochs": {"scenes": 8, "music": 8, "speech": 8}, "pretrain_lr": 1e-3,
     "pretrain_batch_size": 32, "source_per_class": {"scenes": 30, "music": 30, "speech": 30},
     "source_sample_rate": 48_000,
@@ -69,25 +70,27 @@ QUICK = {
 }
 """The quick profile: 1,729 positive and 771 negative clips of 1.5 s (the paper's 960 : 428
 ratio) split 40 / 20 / 40 = 1,000 / 500 / 1,000; the convex head (one deterministic run per
-model). No fine-tuning regime by default: regime ``"top"`` (each network's last stage and a
-new head on the frozen trunk's outputs) is available with ``coswara_experiment(fine_tune="top")``
-and the ``top_*`` settings (Adam, early stopping with patience 5 under a 40-epoch cap, 5
-seeds, an error if more than 10 % of the runs peak at the cap), but the book does not run
-it. Measured from a cold cache on the two-core machine (2026-12-01): CREPE tiny's five runs
-took about 30 s each and all peaked in the last epochs of the cap (best epoch 38 to 40 of
-40), so the late-peak guard would stop the run and a longer cap would cost more; runs of
-the speaker encoder (an LSTM over the mel frames) took four minutes or more each.
-Measured again on 2026-12-02 on the machine of the 1,260-s cold build (two worker
-processes, nothing else running): CREPE tiny 23 to 26 s per run, all 40 epochs; the
-speaker encoder about 8 s per epoch (over 5 minutes per run, about 27 minutes of worker
-time for five seeds); silero-vad 0.6 to 0.7 s per epoch, best epochs 4 to 20, stopped
-after 9 to 25 (5 to 15 s per run); the in-house dcase-scenes 2.0 to 2.8 s per epoch,
-best epochs 7 to 10, stopped after 12 to 15 (25 to 40 s per run); the four other in-house
-networks 5 to 22 s per run, best epochs 7 to 25, stopped after 12 to 30. Five seeds of
-the seven networks other than the speaker encoder come to about 570 s of worker time
-(CREPE tiny 119, dcase-scenes 167, the other four in-house 238, silero-vad 49), about 4.8
-minutes of a build that took 21.6 of its 25 that day; with the speaker encoder, over half
-an hour. And CREPE tiny would need a longer cap."""
+model). No fine-tuning regime by default: ``coswara_experiment(fine_tune="top")`` adds regime
+``"top"`` (each network's last stage and a new head on the frozen trunk's outputs) with the
+``top_*`` settings: Adam, early stopping with patience 5 under a 120-epoch cap, 5 seeds,
+an error if more than 10 % of the runs peak in the last tenth of the cap, and a pool
+without the speaker encoder (``top_pretrained``: the published-weight networks kept).
+The chapter "The audio experiment" runs both.
+
+Why these settings, measured on the two-core machine (2026-12-02, two worker processes,
+nothing else running). Under the first 40-epoch cap CREPE tiny's five runs all peaked at
+the cap (best epochs 38 to 40); under 120 they peak at epochs 63 to 78 and stop 5 later
+(about 0.6 s per epoch). The speaker encoder (an LSTM over the mel frames) takes about 8 s
+per epoch, over 5 minutes per run and about 27 minutes of worker time for five seeds,
+more than the rest of the book, so regime "top" leaves it out. The others stop well
+inside the cap: silero-vad (0.6 to 0.7 s per epoch) best epochs 4 to 20; the in-house
+dcase-scenes (2.0 to 2.8 s per epoch) 7 to 10; the four other in-house networks 7 to 25.
+A learning rate of 3e-3 instead of 1e-3 brought CREPE tiny's best epochs down to 23 to 32,
+but made most in-house runs longer and every network's seed standard deviation 1.9 to 7.9
+times wider, and the seven networks' 35 runs still took 408 s of wall time with their
+trunks' outputs already cached; so the rate stays at 1e-3. At 1e-3 and a 120-epoch cap,
+the whole fine-tuned run (the trunks' outputs and the 35 runs, embeddings and heads
+cached) took 484 s."""
 
 
 # ----------------------------------------------------------------------------- quick profile
@@ -495,7 +498,6 @@ def coswara_experiment(profile: str = "quick", *, root=None, source_root=None, s
         load_target = partial(_first, partial(
             quick_target, settings["num_positive"], settings["num_negative"], 0, settings["duration"],
             settings["sample_rate"], settings["split"], settings["split_seed"], root))
-        zoo = partial(quick_zoo, settings["pretrained"], settings["crepe_hop_length"])
         prepare = partial(_quick_prepare, settings=settings, sources={})
         key_parts = {k: settings[k] for k in ("pretrain_epochs", "pretrain_lr", "pretrain_batch_size",
                                               "source_per_class", "source_sample_rate", "num_positive",
@@ -505,7 +507,9 @@ def coswara_experiment(profile: str = "quick", *, root=None, source_root=None, s
             raise ValueError(f"fine_tune must be None or 'top' in the quick profile, got {fine_tune!r}")
         if fine_tune == "top":
             settings.update(full_regime=True, fine_tune="top", seeds=settings["top_seeds"],
-                            full_epochs=settings["top_epochs"], patience=settings["top_patience"])
+                            full_epochs=settings["top_epochs"], patience=settings["top_patience"],
+                            pretrained=settings["top_pretrained"])
+        zoo = partial(quick_zoo, settings["pretrained"], settings["crepe_hop_length"])
         description = quick_description(settings, seeds)
         sizes = _split_sizes(settings["num_positive"], settings["num_negative"], settings["split"])
         target = (f"procedural cough-like binary clips ({settings['num_positive']:,} positive, "
