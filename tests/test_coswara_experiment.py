@@ -151,6 +151,13 @@ def test_quick_fine_tuned_config_leaves_out_the_speaker_encoder_and_shares_the_c
     assert f"Pool of {len(coswara.QUICK['top_pretrained']) + 5} models" in tuned.description
     # the same target and models: embeddings, heads and scores come from the head-only run's cache
     assert tuned.key_parts == head_only.key_parts
+    # registered for the command line as the chapter runs it; the paper profile fine-tunes already
+    from nclib.experiments.runner import get_experiment
+
+    assert get_experiment("coswara-tuned", "quick").settings() == tuned.settings()
+    assert get_experiment("coswara-tuned", "paper").settings() == coswara_experiment("paper").settings()
+    with pytest.raises(ValueError, match="chooses the fine-tuning regime"):
+        coswara.coswara_tuned_experiment("quick", fine_tune=None)
 
 def test_quick_target_has_at_least_a_thousand_test_clips_at_default_settings():
     from nclib.data.base import stratified_split

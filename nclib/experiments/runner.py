@@ -84,6 +84,7 @@ EXPERIMENTS: dict[str, str | Callable] = {
     "toy": "nclib.experiments.toy:toy_experiment",
     "cifar10": "nclib.experiments.cifar10:cifar10_experiment",
     "coswara": "nclib.experiments.coswara:coswara_experiment",
+    "coswara-tuned": "nclib.experiments.coswara:coswara_tuned_experiment",
 }
 """Experiment name -> ``"module:function"`` (imported on use) or a function; the function
 maps a profile name to an :class:`ExperimentConfig`. Lazy imports keep a missing optional
