@@ -552,7 +552,6 @@ def coswara_experiment(profile: str = "quick", *, root=None, source_root=None, s
     )
 
 
-
 def coswara_tuned_experiment(profile: str = "quick", **options):
     """The audio experiment with a fine-tuning regime at either profile.
 
@@ -585,6 +584,7 @@ def coswara_tuned_experiment(profile: str = "quick", **options):
     if "fine_tune" in options:
         raise ValueError("coswara_tuned_experiment chooses the fine-tuning regime itself")
     return coswara_experiment(profile, fine_tune="top" if profile == "quick" else None, **options)
+
 
 def quick_description(settings: dict, seeds=None) -> str:
     """What produced the quick profile's results, in one paragraph (from its settings).
