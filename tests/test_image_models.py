@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 import torch
 
+from nclib.config import prepare_keras
 from nclib.models import image
 from nclib.models.image import KerasBackbone, PAPER_ARCHITECTURES, image_paper_zoo
 
@@ -34,6 +35,10 @@ def _spread_predictions(keras_model):
 @pytest.mark.parametrize("name", list(EMBEDDING_DIMS))
 def test_backbone_matches_keras_and_fine_tunes(name):
     arch = PAPER_ARCHITECTURES[name]
+    prepare_keras()
+    import keras
+
+    keras.utils.set_random_seed(0)  # the same random network on every run
     keras_model = image._build_keras_model(arch, weights=None)
     _spread_predictions(keras_model)
     net = KerasBackbone(name, keras_model=keras_model).eval()
@@ -43,15 +48,33 @@ def test_backbone_matches_keras_and_fine_tunes(name):
     assert net.embedding_dim == EMBEDDING_DIMS[name]
     assert (net.classifier.in_features, net.classifier.out_features) == (EMBEDDING_DIMS[name], 1000)
 
-    # One forward pass of the wrapper reproduces Keras' softmax at the default size.
+    # One forward pass of the wrapper reproduces Keras' features, logits and softmax at the
+    # default size. The spread kernel puts the logits in the thousands, where float32 sums
+    # taken in another order (another CPU, another oneDNN path) differ in their last
+    # bits, so logits are compared relative to their scale and the softmax within what
+    # that logit error can move it: |dp_i| <= 2 p_i max|dlogit|.
     torch.manual_seed(0)
     size = arch.default_size
     images = torch.rand(1, 3, size, size) * 255
+    channels_last = images.permute(0, 2, 3, 1)
+    predictions = keras_model.get_layer("predictions")
+    keras_features_model = keras.Model(keras_model.inputs, predictions.input)
     with torch.no_grad():
-        keras_probs = keras_model(images.permute(0, 2, 3, 1), training=False)
-        probs = torch.softmax(net(images), dim=1)
+        keras_probs = torch.as_tensor(keras_model(channels_last, training=False))
+        keras_features = torch.as_tensor(keras_features_model(channels_last, training=False))
+        features = net.embed(images)
+        logits = net(images)
     assert float(keras_probs.max()) > 0.01  # not the uniform 0.001
-    torch.testing.assert_close(probs, torch.as_tensor(keras_probs), atol=1e-5, rtol=1e-3)
+    feature_scale = float(keras_features.abs().max())
+    torch.testing.assert_close(features, keras_features, rtol=1e-4, atol=1e-5 * feature_scale)
+    kernel = predictions.kernel.value.detach().double()
+    bias = predictions.bias.value.detach().double()
+    keras_logits = keras_features.double() @ kernel + bias
+    logit_tolerance = 1e-5 * float(keras_logits.abs().max())
+    torch.testing.assert_close(logits.double(), keras_logits, atol=logit_tolerance, rtol=0)
+    probs = torch.softmax(logits, dim=1)
+    allowed = 2 * logit_tolerance * keras_probs + 1e-6
+    assert torch.all((probs - keras_probs).abs() <= allowed)
 
     # Demo mode: CIFAR-10's native 32x32 pixels, no resizing.
     cifar_like = torch.rand(2, 3, 32, 32) * 255
