@@ -101,6 +101,25 @@ def test_a_warm_cache_recomputes_nothing_and_gives_identical_tables(tmp_path, co
         pd.testing.assert_frame_equal(cold.tables()[name], warm.tables()[name], check_exact=True)
 
 
+def test_the_slowest_scores_go_to_the_workers_first_and_the_table_keeps_the_order(tmp_path):
+    from nclib.experiments.executors import Executor
+
+    class Recording(Executor):
+        keys = []
+
+        def _map(self, units, desc):
+            self.keys += [unit.key for unit in units]
+            return [unit.run() for unit in units]
+
+    names = ("nc", "linear_probe", "logme", "pactran")
+    config, _ = small_config(seeds=(0,), full_regime=False, scores=names)
+    results = run_experiment(config, cache=Cache(tmp_path), executor=Recording())
+    sent = [key.split()[2] for key in Recording.keys if key.split()[1] == "score"]
+    assert sent == ["linear_probe", "pactran", "nc", "logme"]
+    assert list(dict.fromkeys(results.scores.score)) == list(names)
+    assert set(runner.SLOW_SCORES) <= set(runner.REGISTRY)
+
+
 def test_a_changed_setting_recomputes_only_what_depends_on_it(tmp_path, counting_cache):
     config, _ = small_config(seeds=(0,))
     cache = counting_cache(tmp_path)
