@@ -8,7 +8,6 @@ import torch
 from torch import nn
 
 from nclib.cache import Cache
-from nclib.experiments.executors import Executor
 from nclib.experiments.runner import ExperimentConfig, run_experiment
 from nclib.experiments.toy import INPUT_DIM, toy_experiment, toy_splits
 from nclib.models import ModelSpec
@@ -162,34 +161,6 @@ def test_the_runner_labels_top_runs_top_and_shares_the_trunk_outputs(tmp_path, c
     again = run_experiment(_config(), cache=warm)
     assert not warm.computed   # nothing recomputed, trunk outputs not even read
     assert again.transfer.equals(results.transfer)
-
-
-class RecordingExecutor(Executor):
-    """Runs the units it is sent here, one after the other, and records their keys."""
-
-    def __init__(self):
-        self.keys = []
-
-    def _map(self, units, desc):
-        self.keys += [unit.key for unit in units]
-        return [unit.run() for unit in units]
-
-
-def test_stored_embeddings_without_trunk_outputs_send_the_model_to_the_workers(tmp_path, counting_cache):
-    cache = counting_cache(tmp_path)
-    head_only = run_experiment(_config(full_regime=False), cache=cache)
-    cache.computed.clear()
-    workers = RecordingExecutor()
-    tuned = run_experiment(_config(), cache=cache, executor=workers)
-    # each model's first unit computes its trunk outputs, so it goes to the workers
-    # although its embeddings and head are stored; the head regime is only read
-    assert sum("features and head" in key for key in workers.keys) == 2
-    assert cache.computed["trunk_outputs"] == 2 and cache.computed["top_transfer"] == 4
-    assert "features" not in cache.computed and "head_transfer" not in cache.computed
-    assert tuned.transfer.query("regime == 'head'").reset_index(drop=True).equals(head_only.transfer)
-    rerun = RecordingExecutor()
-    run_experiment(_config(), cache=cache, executor=rerun)
-    assert rerun.keys == []  # every unit stored: all read here
 
 
 def test_the_fine_tune_setting_enters_the_cache_keys(tmp_path, counting_cache):

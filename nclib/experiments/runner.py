@@ -759,9 +759,8 @@ def run_experiment(config: ExperimentConfig, out=None, cache: Cache | None = Non
     try:
         # stage 1, independent units: each model's embeddings and head regime (preparing the
         # model on a miss), then its fine-tuning runs, one per seed. A model's first unit
-        # also stores what its fine-tuning units read (regime "top": the trunk's outputs; a
-        # model whose embeddings are stored but whose trunk outputs are not still goes to a
-        # worker), and the slowest units of a run tend to be heads, so they go first.
+        # also stores what its fine-tuning units read (regime "top": the trunk's outputs),
+        # and the slowest units of a run tend to be heads, so they go first to the workers.
         fine_tune = config.fine_tune if config.full_regime else None
         first = [_unit(run, "features", spec.name, _embed_unit, spec) for spec in specs]
         if fine_tune is not None:
@@ -1013,7 +1012,8 @@ SLOW_SCORES = ("linear_probe", "pactran")
 """Scores whose units are sent to the workers before the others (the scores table keeps
 the configured order). On the quick profile's Fashion-MNIST setup they took 34 s and 7.5 s
 of the sixteen scores' 64 s (2026-12-02); sent last, the linear probe kept one worker busy
-for half a minute after the other had finished."""
+for half a minute after the other had finished, and that setup's scores took 45 to 48 s of
+a cold build. Sent first, they took 36 s in the next one."""
 
 
 _LOCAL: dict = {}
@@ -1103,8 +1103,6 @@ def _unit(run: _Run, what: str, name: str, fn: Callable, *args, seed=None):
             path = (cache.path("features", _split_parts(model_parts, "train"), ".npz", FEATURE_CODE),
                     cache.path("head_transfer", _transfer_parts(config, model_parts, config.seeds[0], "head"), ".npz",
                                CODE["head"]))
-            if _trunk_needed(config, cache, model_parts):  # stored embeddings alone do not keep it here
-                path += (_trunk_path(cache, model_parts),)
             label = f"features and head {name}"
         else:
             path = cache.path(f"{what}_transfer", _transfer_parts(config, model_parts, seed, what), ".npz",
@@ -1143,23 +1141,13 @@ def _embed_unit(run: _Run, spec):
     features = {split: _features(cache, model_parts, split, model, getattr(splits, split).inputs, config)
                 for split in SPLITS}
     model_row = _model_row(cache, {k: v for k, v in model_parts.items() if k != "data"}, spec, model)
-    if _trunk_needed(config, cache, model_parts):
+    if config.full_regime and config.fine_tune == "top" and not (cache.enabled and all(
+            cache.path("top_transfer", _transfer_parts(config, model_parts, seed, "top"), ".npz",
+                       CODE["fine_tune"]).is_file() for seed in config.seeds)):
         _trunk_of(run, spec, model).get()
     heads = _head_runs(config, cache, lambda seed: _transfer_parts(config, model_parts, seed, "head"), features,
                        splits, spec.name)
     return features, model_row, heads
-
-
-def _trunk_path(cache: Cache, model_parts: dict):
-    """The cache file of a model's trunk outputs (the entry :class:`_TrunkOutputs` reads)."""
-    return cache.path("trunk_outputs", {**model_parts, "trunk": "top-split"}, ".npz", CODE["fine_tune"])
-
-
-def _trunk_needed(config, cache: Cache, model_parts: dict) -> bool:
-    """Whether a model's first unit must store its trunk outputs: regime "top" with a seed not yet stored."""
-    return bool(config.full_regime and config.fine_tune == "top" and not (cache.enabled and all(
-        cache.path("top_transfer", _transfer_parts(config, model_parts, seed, "top"), ".npz",
-                   CODE["fine_tune"]).is_file() for seed in config.seeds)))
 
 
 def _trunk_of(run: _Run, spec, model: _LazyModel) -> _TrunkOutputs:
