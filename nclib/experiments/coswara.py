@@ -22,7 +22,7 @@ pool of eight models of two kinds that all read the same 16 kHz waveforms:
   wrapped in :class:`~nclib.experiments.audio_support.LogMelFrontEnd`, which turns a 16 kHz
   waveform into exactly the standardised 48 kHz log-mel input the model was trained on.
 
-The target is the procedural cough-like binary task, 2,500 clips of 1.5 s written as
+The target is the procedural cough-like binary task, 2,500 clips of 1 s written as
 16 kHz WAV files with a few deliberately odd and bad files among them
 (:func:`nclib.experiments.audio_support.synthetic_cough_files`) and read back under the
 bad-audio policy (:func:`nclib.experiments.audio_support.waveform_dataset`); split
@@ -64,11 +64,11 @@ QUICK = {
     "pretrain_epochs": {"scenes": 8, "music": 8, "speech": 8}, "pretrain_lr": 1e-3,
     "pretrain_batch_size": 32, "source_per_class": {"scenes": 30, "music": 30, "speech": 30},
     "source_sample_rate": 48_000,
-    "num_positive": 1729, "num_negative": 771, "duration": 1.5, "sample_rate": 16_000,
+    "num_positive": 1729, "num_negative": 771, "duration": 1.0, "sample_rate": 16_000,
     "split": (0.4, 0.2, 0.4), "split_seed": 0,
     "pretrained": ("crepe-tiny", "resemblyzer-ge2e", "silero-vad"), "crepe_hop_length": 1600,
 }
-"""The quick profile: 1,729 positive and 771 negative clips of 1.5 s (the paper's 960 : 428
+"""The quick profile: 1,729 positive and 771 negative clips of 1 s (the paper's 960 : 428
 ratio) split 40 / 20 / 40 = 1,000 / 500 / 1,000; the convex head (one deterministic run per
 model). No fine-tuning regime by default: ``coswara_experiment(fine_tune="top")`` adds regime
 ``"top"`` (each network's last stage and a new head on the frozen trunk's outputs) with the
@@ -78,19 +78,32 @@ without the speaker encoder (``top_pretrained``: the published-weight networks k
 The chapter "The audio experiment" runs both.
 
 Why these settings, measured on the two-core machine (2026-12-02, two worker processes,
-nothing else running). Under the first 40-epoch cap CREPE tiny's five runs all peaked at
-the cap (best epochs 38 to 40); under 120 they peak at epochs 63 to 78 and stop 5 later
-(about 0.6 s per epoch). The speaker encoder (an LSTM over the mel frames) takes about 8 s
-per epoch, over 5 minutes per run and about 27 minutes of worker time for five seeds,
-more than the rest of the book, so regime "top" leaves it out. The others stop well
-inside the cap: silero-vad (0.6 to 0.7 s per epoch) best epochs 4 to 20; the in-house
-dcase-scenes (2.0 to 2.8 s per epoch) 7 to 10; the four other in-house networks 7 to 25.
-A learning rate of 3e-3 instead of 1e-3 brought CREPE tiny's best epochs down to 23 to 32,
-but made most in-house runs longer and every network's seed standard deviation 1.9 to 7.9
-times wider, and the seven networks' 35 runs still took 408 s of wall time with their
-trunks' outputs already cached; so the rate stays at 1e-3. At 1e-3 and a 120-epoch cap,
-the whole fine-tuned run (the trunks' outputs and the 35 runs, embeddings and heads
-cached) took 484 s."""
+nothing else running). With clips of 1.5 s, the first setting: under a 40-epoch cap CREPE
+tiny's five runs all peaked at the cap (best epochs 38 to 40); under 120 they peaked at
+epochs 63 to 78 (about 0.6 s per epoch). The speaker encoder (an LSTM over the mel
+frames) took about 8 s per epoch, over 5 minutes per run and about 27 minutes of worker
+time for five seeds, more than the rest of the book, so regime "top" leaves it out. The
+others stopped well inside the cap: silero-vad (0.6 to 0.7 s per epoch) best epochs 4 to
+20; the in-house dcase-scenes (2.0 to 2.8 s per epoch) 7 to 10; the four other in-house
+networks 7 to 25. A learning rate of 3e-3 instead of 1e-3 brought CREPE tiny's best
+epochs down to 23 to 32, but made most in-house runs longer and every network's seed
+standard deviation 1.9 to 7.9 times wider, and the seven networks' 35 runs still took
+408 s of wall time with their trunks' outputs already cached; so the rate stays at 1e-3.
+At 1e-3 and a 120-epoch cap, the whole fine-tuned run (the trunks' outputs and the 35
+runs, embeddings and heads cached) took 484 s, and the book's cold build 27 to 32
+minutes, past its 25-minute budget.
+
+Clips of 1 s cost a third fewer frames everywhere. The fine-tuned run took 254 s (the
+same conditions), the head run 45 s (the in-house networks' pre-training cached); best
+epochs: CREPE tiny 38 to 42 of 120, silero-vad 5 to 11, dcase-scenes 6 to 12, the four
+other in-house networks 6 to 23. What it cost in evidence: in the head regime the
+networks' AUROCs span 0.075 instead of 0.164 (test-set standard error about 0.012), and
+the two best, silero-vad and CREPE tiny, are 0.003 apart (silero-vad best in 60 % of the
+paired bootstrap replicates, against 99.8 %); in regime "top" they span 0.103 instead of
+0.151 (test-set standard error about 0.010, seed standard deviation 0.003 to 0.012). The
+verdicts are the same at both lengths: NC and LogME rank the head regime's networks
+better than chance (Kendall's tau, exact permutation p below 0.05), LEEP does not, and
+none of the three ranks the fine-tuned networks better than chance."""
 
 
 # ----------------------------------------------------------------------------- quick profile

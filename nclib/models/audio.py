@@ -7,9 +7,8 @@ logits with ``forward(x) = classifier(embed(x))``, as the model contract require
 three also follow the optional ``trunk`` / ``top`` split of :mod:`nclib.models` (the
 trunk is every conv block but the last; the top is the last block and the pooling, with
 the GRU for the CRNN). All three use zero-padded stride-2 convolutions and global pooling,
-so they accept any input
-of at least one frame and one mel bin (16 frames x 64 bins in the quick profile, several
-hundred frames in the paper's).
+so they accept any input of at least one frame and one mel bin (19 frames x 64 bins for
+the quick profile's 1 s clips, several hundred frames in the paper's).
 
 ========================  =========  ==========================  =====================
 model                     Table 1    this module (10 classes)    source tasks

@@ -32,15 +32,15 @@ Each module also has the optional trunk/top split of the zoo contract (for top
 fine-tuning, :func:`nclib.transfer.top_transfer`): ``trunk(x)`` is the front end and
 the frozen layers, ``top`` a view (sharing the parameters) of the last layer through
 pooling, ``embed(x) = top(trunk(x))`` to float rounding, ``top_parameters`` its size.
-Per 1.5 s clip (CREPE at a 100 ms hop, 16 frames):
+Per 1 s clip, the quick profile's (CREPE at a 100 ms hop, 11 frames):
 
 ====================  =======================================  ==========  ===============
 name                  top                                      top params  trunk output
 ====================  =======================================  ==========  ===============
-``crepe-full``        conv block 6, frame mean                 8,390,144   16 x 256 x 8
-``crepe-tiny``        conv block 6, frame mean                 131,264     16 x 32 x 8
+``crepe-full``        conv block 6, frame mean                 8,390,144   11 x 256 x 8
+``crepe-tiny``        conv block 6, frame mean                 131,264     11 x 32 x 8
 ``resemblyzer-ge2e``  LSTM layer 3 + linear, partial mean      592,128     1 x 160 x 256
-``silero-vad``        decoder LSTM + ReLU, chunk mean          132,096     47 x 128
+``silero-vad``        decoder LSTM + ReLU, chunk mean          132,096     32 x 128
 ====================  =======================================  ==========  ===============
 
 Weight files are located without importing their packages (``importlib.util.find_spec``
