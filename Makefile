@@ -32,10 +32,12 @@ env: $(STAMP)
 test: $(STAMP)
 	$(PY) -m pytest
 
+# When nclib's code changes, every page is executed and read again: the execution cache
+# and Sphinx's stored environment go (Sphinx alone re-reads only the pages that changed).
 book: $(STAMP)
 	@hash=$$($(PY) -c 'from nclib.cache import nclib_code_hash; print(nclib_code_hash())'); \
 	if [ "$$(cat _build/.nclib-code-hash 2>/dev/null)" != "$$hash" ]; then \
-	  rm -rf _build/.jupyter_cache; mkdir -p _build; echo "$$hash" > _build/.nclib-code-hash; fi
+	  rm -rf _build/.jupyter_cache _build/.doctrees; mkdir -p _build; echo "$$hash" > _build/.nclib-code-hash; fi
 	NCLIB_PROGRESS=0 $(VENV)/bin/jupyter-book build . --builder html -n -W --keep-going
 
 # Real data that a package manager can bring: Fashion-MNIST (Xiao, Rasul and Vollgraf 2017)
