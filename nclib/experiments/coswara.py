@@ -93,17 +93,20 @@ At 1e-3 and a 120-epoch cap, the whole fine-tuned run (the trunks' outputs and t
 runs, embeddings and heads cached) took 484 s, and the book's cold build 27 to 32
 minutes, past its 25-minute budget.
 
-Clips of 1 s cost a third fewer frames everywhere. The fine-tuned run took 254 s (the
-same conditions), the head run 45 s (the in-house networks' pre-training cached); best
-epochs: CREPE tiny 38 to 42 of 120, silero-vad 5 to 11, dcase-scenes 6 to 12, the four
-other in-house networks 6 to 23. What it cost in evidence: in the head regime the
-networks' AUROCs span 0.075 instead of 0.164 (test-set standard error about 0.012), and
-the two best, silero-vad and CREPE tiny, are 0.003 apart (silero-vad best in 60 % of the
-paired bootstrap replicates, against 99.8 %); in regime "top" they span 0.103 instead of
-0.151 (test-set standard error about 0.010, seed standard deviation 0.003 to 0.012). The
-verdicts are the same at both lengths: NC and LogME rank the head regime's networks
-better than chance (Kendall's tau, exact permutation p below 0.05), LEEP does not, and
-none of the three ranks the fine-tuned networks better than chance."""
+Clips of 1 s give the networks about a third fewer frames (CREPE tiny 11 instead of 16,
+silero-vad 32 chunks instead of 47, the in-house networks' log-mel input 19 instead of
+29; the speaker encoder pads any clip to one partial of 160 frames, so it costs the
+same). The fine-tuned run took 254 s (the same conditions), the head run 45 s (the
+in-house networks' pre-training cached); best epochs: CREPE tiny 38 to 42 of 120,
+silero-vad 5 to 11, dcase-scenes 6 to 12, the four other in-house networks 6 to 23. What
+it cost in evidence: in the head regime the networks' AUROCs span 0.075 instead of 0.164
+(test-set standard error about 0.012), and the two best, silero-vad and CREPE tiny, are
+0.003 apart (silero-vad best in 60 % of the paired bootstrap replicates, against 99.8 %);
+in regime "top" they span 0.103 instead of 0.151 (test-set standard error about 0.010,
+seed standard deviation 0.003 to 0.012). The verdicts are the same at both lengths: NC
+and LogME rank the head regime's networks better than chance (Kendall's tau, exact
+permutation p below 0.05), LEEP does not, and none of the three ranks the fine-tuned
+networks better than chance."""
 
 
 # ----------------------------------------------------------------------------- quick profile
