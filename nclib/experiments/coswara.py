@@ -111,9 +111,9 @@ networks better than chance.
 
 CREPE tiny then left regime "top" too. Its five runs took 225 epochs in all, against 71
 to 116 for each of the other networks, and with 1 s clips the book's cold build still
-reached 25.8 minutes on a slow hour (make speed x1.02), its fine-tuned run the largest
-part of the audio chapter's 346 s. Without it the pool of regime "top" is silero-vad and
-the five in-house networks.
+took 1,565 s (26.1 minutes) on a slow hour (make speed x1.02), the fine-tuned run the
+largest part of the audio chapter's 346 s. Without it the pool of regime "top" is
+silero-vad and the five in-house networks.
 """
 
 
